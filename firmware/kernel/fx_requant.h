@@ -1,0 +1,39 @@
+/* fxlearn kernel: requantization of an int32 accumulator by (multiplier, shift),
+ * the TFLM "single rounding" convention (docs/kernel.md section 2). */
+#ifndef FX_REQUANT_H
+#define FX_REQUANT_H
+
+#include "fx_fixed.h"
+#include "fx_status.h"
+
+#define FX_MULT_MIN INT32_C(1073741824) /* 2^30 */
+#define FX_SHIFT_MIN (-31)
+#define FX_SHIFT_MAX 30
+
+/* FX_OK if (mult, shift) is a valid scale: mult == 0 or in [2^30, 2^31-1], shift in [-31, 30]. */
+fx_status fx_requant_check(int32_t mult, int32_t shift);
+
+/* sat32(rhu(acc * mult / 2^(31 - shift))). Arguments must have passed fx_requant_check;
+ * out-of-range ones are clamped to the valid range, never undefined. */
+inline int32_t fx_requant(int32_t acc, int32_t mult, int32_t shift)
+{
+    if (shift < FX_SHIFT_MIN) shift = FX_SHIFT_MIN;
+    if (shift > FX_SHIFT_MAX) shift = FX_SHIFT_MAX;
+    if (mult < 0) mult = 0;
+    return fx_sat32(fx_rhu_shift64((int64_t)acc * mult, 31 - (int)shift));
+}
+
+/* requant, then clamp to [act_min, act_max] (which the caller keeps inside int16). */
+inline int16_t fx_requant_s16(int32_t acc, int32_t mult, int32_t shift, int16_t act_min, int16_t act_max)
+{
+    int32_t y = fx_requant(acc, mult, shift);
+    return (int16_t)(y < act_min ? act_min : (y > act_max ? act_max : y));
+}
+
+inline int8_t fx_requant_s8(int32_t acc, int32_t mult, int32_t shift, int8_t act_min, int8_t act_max)
+{
+    int32_t y = fx_requant(acc, mult, shift);
+    return (int8_t)(y < act_min ? act_min : (y > act_max ? act_max : y));
+}
+
+#endif

@@ -1,0 +1,10 @@
+/* fxlearn kernel: umbrella header. Integer-only, no malloc, no I/O (docs/kernel.md). */
+#ifndef FXLEARN_H
+#define FXLEARN_H
+
+#include "fx_config.h"
+#include "fx_status.h"
+#include "fx_fixed.h"
+#include "fx_requant.h"
+
+#endif

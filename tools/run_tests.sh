@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it (after tools/setup.sh). Extra arguments go to pytest.
+#  1. kernel builds warning-free for x86-64, Cortex-M4F and Cortex-M3 (and reports sizes);
+#  2. pytest: unit, bit-exactness C vs Python, virtual-board and emulator suites;
+#  3. the kernel bit-exactness tests again against the sanitizer build of the kernel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+make -s lib lib-asan cross
+make -s size
+
+echo "== pytest (native kernel)"
+$PY -m pytest -q "$@"
+
+echo "== pytest (kernel under -fsanitize=address,undefined)"
+ASAN_LIB=$(gcc -print-file-name=libasan.so)
+UBSAN_LIB=$(gcc -print-file-name=libubsan.so)
+FXLEARN_KERNEL_LIB=build/asan/libfxkernel.so \
+LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    $PY -m pytest -q -m kernel -p no:cacheprovider
