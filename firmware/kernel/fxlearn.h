@@ -6,5 +6,10 @@
 #include "fx_status.h"
 #include "fx_fixed.h"
 #include "fx_requant.h"
+#include "fx_quant.h"
+#include "fx_dense.h"
+#include "fx_act.h"
+#include "fx_mlp.h"
+#include "fx_blob.h"
 
 #endif

@@ -11,6 +11,8 @@ from . import __version__
 # (module, attribute) of each command or sub-group, imported lazily so that `fxlearn --help`
 # stays fast and a command's heavy imports are paid only when it runs.
 COMMANDS = {
+    "demo": (".demo", "main"),
+    "export-c": (".export_c", "main"),
 }
 
 
