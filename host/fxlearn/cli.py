@@ -13,6 +13,7 @@ from . import __version__
 COMMANDS = {
     "demo": (".demo", "main"),
     "export-c": (".export_c", "main"),
+    "bench": (".bench.cli", "bench"),
 }
 
 

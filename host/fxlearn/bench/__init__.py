@@ -1,0 +1,1 @@
+"""Rerunnable benchmarks; each writes results/<name>.md and a PNG plot."""
