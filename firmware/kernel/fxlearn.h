@@ -11,5 +11,9 @@
 #include "fx_act.h"
 #include "fx_mlp.h"
 #include "fx_blob.h"
+#include "fx_loss.h"
+#include "fx_optim.h"
+#include "fx_train_backward.h"
+#include "fx_train.h"
 
 #endif

@@ -9,6 +9,7 @@ import click
 SUBCOMMANDS = {
     "rosenbrock": (".rosenbrock", "main"),
     "objectives": (".objectives", "main"),
+    "training": (".training", "main"),
 }
 
 
