@@ -20,6 +20,7 @@ help:
 	@echo "make lib-asan- same, with -fsanitize=address,undefined (build/asan)"
 	@echo "make cross   - kernel objects for Cortex-M4F and Cortex-M3, warnings are errors"
 	@echo "make size    - arm-none-eabi-size of the kernel objects"
+	@echo "make firmware - virtual board build/native-board/fxboard (+ protocol codec library)"
 
 setup:
 	bash tools/setup.sh
@@ -64,3 +65,10 @@ size: cross
 
 clean:
 	rm -rf $(BUILD)
+
+# Board firmware, PlatformIO and emulators (make board BOARD=..., make boards).
+-include firmware/ports/boards.mk
+
+# Virtual board and protocol codec (firmware/ports/native/native.mk).
+.PHONY: firmware firmware-asan firmware-cross
+include firmware/ports/native/native.mk

@@ -2,12 +2,13 @@
 # The full test suite, as CI runs it (after tools/setup.sh). Extra arguments go to pytest.
 #  1. kernel builds warning-free for x86-64, Cortex-M4F and Cortex-M3 (and reports sizes);
 #  2. pytest: unit, bit-exactness C vs Python, virtual-board and emulator suites;
-#  3. the kernel bit-exactness tests again against the sanitizer build of the kernel.
+#  3. the kernel bit-exactness tests again against the sanitizer build of the kernel;
+#  4. the protocol codec and HIL tests against sanitizer builds of the codec and virtual board.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
-make -s lib lib-asan cross
+make -s lib lib-asan cross firmware firmware-asan firmware-cross
 make -s size
 
 echo "== pytest (native kernel)"
@@ -21,3 +22,11 @@ LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     $PY -m pytest -q -m kernel -p no:cacheprovider
+
+echo "== pytest (protocol codec and virtual board under -fsanitize=address,undefined)"
+FXLEARN_PROTO_LIB=build/native-board/libfxproto-asan.so \
+FXLEARN_NATIVE_BOARD=build/native-board/fxboard-asan \
+LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    $PY -m pytest -q tests/test_protocol.py tests/hil -p no:cacheprovider

@@ -12,7 +12,14 @@ from . import __version__
 # stays fast and a command's heavy imports are paid only when it runs.
 COMMANDS = {
     "demo": (".demo", "main"),
+    "mp": (".mp_cli", "mp"),
     "export-c": (".export_c", "main"),
+    "info": (".device_cli", "info"),
+    "upload": (".device_cli", "upload"),
+    "infer": (".device_cli", "infer"),
+    "train": (".device_cli", "train"),
+    "validate": (".device_cli", "validate"),
+    "board": (".device_cli", "board"),
     "bench": (".bench.cli", "bench"),
 }
 

@@ -10,6 +10,7 @@ SUBCOMMANDS = {
     "rosenbrock": (".rosenbrock", "main"),
     "objectives": (".objectives", "main"),
     "training": (".training", "main"),
+    "link": (".link", "main"),
 }
 
 
