@@ -21,6 +21,8 @@ COMMANDS = {
     "validate": (".device_cli", "validate"),
     "board": (".device_cli", "board"),
     "bench": (".bench.cli", "bench"),
+    "quantize": (".quantize_cli", "quantize"),
+    "train-float": (".quantize_cli", "train_float"),
 }
 
 

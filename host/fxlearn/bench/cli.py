@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "objectives": (".objectives", "main"),
     "training": (".training", "main"),
     "link": (".link", "main"),
+    "accuracy": (".accuracy", "main"),
 }
 
 
