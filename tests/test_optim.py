@@ -71,6 +71,41 @@ def test_vanished_step_moves_to_the_search_phases():
     assert opt.stats.stalls == 1
 
 
+def test_ray_moves_the_largest_component_by_1_2_3_lsb(kernel):
+    # dir_q = 8, d = (100, -30): z = 1 vanishes (100/256 < 1/2). The ray's k-th z is the smallest
+    # moving component 0 by k LSB: ceil((2k - 1) 256 / 200) = 2, 4, 7 -> steps rhu(z d / 256):
+    # z = 2: (0.78, -0.23) -> (1, 0); z = 4: (1.56, -0.47) -> (2, 0); z = 7: (2.73, -0.82) -> (3, -1)
+    cfg = optim.OptimConfig(q=4, dir_q=8, z_max=1, ray=3)
+    for opt in (optim.Optimizer(cfg, 2), optim.NativeOptimizer(cfg, 2, kernel)):
+        x, d = np.array([0, 0], np.int32), np.array([100, -30], np.int32)
+        opt.direction(10, 0)
+        trials = []
+        while (t := opt.propose(x, d)) is not None:
+            trials.append(t.tolist())
+            assert not opt.report(10)
+        assert trials == [[-1, 0], [-2, 0], [-3, 1]]
+        assert opt.stats.as_dict() == dict(evals=3, go=0, idle=3, search=3, ortho=0, skips=0, stalls=1, directions=1)
+    # ray 1 + ray_far 2: the same steps, the last two in phase FAR (after the empty box)
+    cfg = optim.OptimConfig(q=4, dir_q=8, z_max=1, ray=1, ray_far=2)
+    for opt in (optim.Optimizer(cfg, 2), optim.NativeOptimizer(cfg, 2, kernel)):
+        x, d = np.array([0, 0], np.int32), np.array([100, -30], np.int32)
+        opt.direction(10, 0)
+        trials = []
+        while (t := opt.propose(x, d)) is not None:
+            trials.append((t.tolist(), getattr(opt, "phase_name", None)))
+            assert not opt.report(10)
+        assert [t for t, _ in trials] == [[-1, 0], [-2, 0], [-3, 1]]
+        if isinstance(opt, optim.Optimizer):
+            assert [p for _, p in trials] == ["minlsb", "far", "far"]
+    # min_lsb alone is the first of them; ray = 1 is the same as min_lsb
+    for kw in (dict(min_lsb=True), dict(ray=1), dict(min_lsb=True, ray=1)):
+        opt = optim.Optimizer(optim.OptimConfig(q=4, dir_q=8, z_max=1, **kw), 2)
+        opt.direction(10, 0)
+        assert opt.propose(np.array([0, 0], np.int32), [100, -30]).tolist() == [-1, 0]
+        assert not opt.report(10)
+        assert opt.propose(np.array([0, 0], np.int32), [100, -30]) is None
+
+
 def test_error_feedback_carries_the_residual():
     """Steps of 1.3125 LSB (d = -21 in Q8, lambda = 1 at q = 4): round half up moves 1 LSB per
     step (16 after 16 steps), error feedback keeps the sum exact to half an LSB: 16 x 1.3125 = 21."""
@@ -92,7 +127,8 @@ def test_error_feedback_carries_the_residual():
 
 BAD = [dict(q=0), dict(q=25), dict(dir_q=-1), dict(dir_q=31), dict(z_max=0), dict(z_max=(1 << 30) + 1),
        dict(rounding=3), dict(schedule=2), dict(policy=2), dict(c1_shift=63), dict(shrink_shift=0),
-       dict(expand=9), dict(box=4), dict(ortho=3)]
+       dict(expand=9), dict(box=4), dict(ortho=3), dict(ray=9), dict(box_line=2), dict(min_lsb=2),
+       dict(ray_far=9)]
 
 
 @pytest.mark.parametrize("bad", BAD, ids=lambda b: "-".join(f"{k}{v}" for k, v in b.items()))
@@ -120,7 +156,7 @@ def test_bad_sizes_and_buffers(kernel):
     assert kernel.fx_optim_init(C.byref(o), C.byref(ccfg), 4, native.ptr(work, C.c_int32), 7) == FX_ERR_BUFFER
     assert kernel.fx_optim_init(C.byref(o), C.byref(ccfg), 4, None, 8) == FX_ERR_NULL
     assert kernel.fx_optim_init(None, C.byref(ccfg), 4, native.ptr(work, C.c_int32), 8) == FX_ERR_NULL
-    ccfg._pad[1] = 1
+    ccfg._pad[3] = 1
     assert kernel.fx_optim_init(C.byref(o), C.byref(ccfg), 4, native.ptr(work, C.c_int32), 8) == FX_ERR_PARAM
 
 
@@ -187,7 +223,8 @@ def random_config(rng, n: int) -> optim.OptimConfig:
         c1_shift=int(rng.choice([0, 4, 13, 40])), shrink_shift=int(rng.integers(1, 9)),
         guess=bool(rng.integers(0, 2)), min_lsb=bool(rng.integers(0, 2)), pattern=bool(rng.integers(0, 2)),
         expand=int(rng.integers(0, 4)), box=int(rng.integers(0, 4)), ortho=int(rng.integers(0, 3)),
-        seed=int(rng.integers(0, 1 << 32)))
+        seed=int(rng.integers(0, 1 << 32)), ray=int(rng.choice([0, 0, 2, 8])), box_line=bool(rng.integers(0, 2)),
+        ray_far=int(rng.choice([0, 3])))
 
 
 class Problem:
@@ -293,7 +330,7 @@ def test_every_phase_is_exercised_and_matches(kernel, rng):
                     opt.direction(f(x), 1000)
             logs.append((log, x.tolist(), opt.stats.as_dict()))
         assert logs[0] == logs[1], case
-    assert {"ord", "minlsb", "pattern", "expand", "box", "ortho+", "ortho-"} <= seen
+    assert {"ord", "minlsb", "pattern", "expand", "box", "far", "ortho+", "ortho-"} <= seen
 
 
 def test_int16_parameters_saturate(kernel):

@@ -35,10 +35,27 @@ def test_kernel_box_matches(kernel, rng):
         r = int(rng.integers(1, 4))
         d1, d2 = int(d[j1.value]), int(d[j2.value])
         a, b = C.c_int8(), C.c_int8()
-        got = []
-        for k in range((2 * r + 1) ** 2 - 1):
-            assert kernel.fx_optim_box_move(r, d1, d2, k, C.byref(a), C.byref(b)) == 0
-            got.append((a.value, b.value))
-        assert got == optim.box_moves(r, d1, d2)
+        for line in (0, 1):
+            got = []
+            for k in range((2 * r + 1) ** 2 - 1):
+                assert kernel.fx_optim_box_move_ordered(r, line, d1, d2, k, C.byref(a), C.byref(b)) == 0
+                got.append((a.value, b.value))
+                if not line:
+                    assert kernel.fx_optim_box_move(r, d1, d2, k, C.byref(a), C.byref(b)) == 0
+                    assert (a.value, b.value) == got[-1]
+            assert got == optim.box_moves(r, d1, d2, bool(line))
     assert kernel.fx_optim_box_move(1, 0, 0, 8, C.byref(a), C.byref(b)) == -5      # k past the box
     assert kernel.fx_optim_box_move(4, 0, 0, 0, C.byref(a), C.byref(b)) == -5      # radius > 3
+    assert kernel.fx_optim_box_move_ordered(1, 2, 5, 0, 0, C.byref(a), C.byref(b)) == -5   # unknown order
+    assert kernel.fx_optim_box_move_ordered(1, 1, 5, 0, 0, None, C.byref(b)) == -1
+
+
+def test_box_line_order_by_hand():
+    # d = (5, 0): |a d2 - b d1| = 5 |b|, so the moves on the line (b = 0) first, along d first
+    assert optim.box_moves(1, 5, 0, line=True) == [(1, 0), (-1, 0), (1, -1), (1, 1), (0, -1), (0, 1),
+                                                   (-1, -1), (-1, 1)]
+    # d = (3, 2): the ring-3 moves (3, 2) and (-3, -2) lie on the line of d: they come before ring 1
+    moves = optim.box_moves(3, 3, 2, line=True)
+    assert moves[:2] == [(3, 2), (-3, -2)] and len(moves) == 48 and set(moves) == set(optim.box_moves(3, 3, 2))
+    # then at |a d2 - b d1| = 1: (1, 1), (-1, -1) in ring 1 (along d first), then (2, 1), (-2, -1) in ring 2
+    assert moves[2:6] == [(1, 1), (-1, -1), (2, 1), (-2, -1)]

@@ -30,9 +30,10 @@ static fx_status check_config(const fx_optim_config *c)
     if (c->rounding > FX_OPTIM_ERROR_FEEDBACK || c->schedule > FX_OPTIM_INTERP || c->policy > FX_OPTIM_ADAPT)
         return FX_ERR_PARAM;
     if (c->guess > 1 || c->min_lsb > 1 || c->pattern > 1 || c->expand > FX_OPTIM_EXPAND_MAX
-        || c->box > FX_OPTIM_BOX_MAX || c->ortho > 2)
+        || c->box > FX_OPTIM_BOX_MAX || c->ortho > 2 || c->ray > FX_OPTIM_RAY_MAX || c->box_line > 1
+        || c->ray_far > FX_OPTIM_RAY_MAX)
         return FX_ERR_PARAM;
-    if (c->reserved[0] || c->reserved[1] || c->reserved[2]) return FX_ERR_PARAM;
+    if (c->reserved[0] || c->reserved[1] || c->reserved[2] || c->reserved[3]) return FX_ERR_PARAM;
     return FX_OK;
 }
 
@@ -115,6 +116,12 @@ static void next_phase(fx_optim *o)
     if (o->phase == FX_OPTIM_PH_ORTHO_POS || o->phase == FX_OPTIM_PH_ORTHO_NEG) o->z = o->z_first;
 }
 
+static int is_direction_phase(uint8_t phase)
+{
+    return phase == FX_OPTIM_PH_ORD || phase == FX_OPTIM_PH_MINLSB || phase == FX_OPTIM_PH_EXPAND
+        || phase == FX_OPTIM_PH_FAR;
+}
+
 static fx_optim_cand make_cand(fx_optim *o, uint8_t phase, int32_t z, int8_t a, int8_t b)
 {
     fx_optim_cand cand;
@@ -125,15 +132,24 @@ static fx_optim_cand make_cand(fx_optim *o, uint8_t phase, int32_t z, int8_t a, 
     cand.reserved = 0;
     cand.counter = o->counter;
     /* each candidate along d consumes one stochastic stream */
-    if (o->cfg.rounding == FX_OPTIM_STOCHASTIC
-        && (phase == FX_OPTIM_PH_ORD || phase == FX_OPTIM_PH_MINLSB || phase == FX_OPTIM_PH_EXPAND))
-        o->counter++;
+    if (o->cfg.rounding == FX_OPTIM_STOCHASTIC && is_direction_phase(phase)) o->counter++;
     return cand;
 }
 
-static int is_direction_phase(uint8_t phase)
+/* The smallest z whose step moves the largest |d_i| by k + 1 LSB: ceil((2k + 1) 2^dir_q / (2 dmax))
+ * (< 2^35: no overflow), at most INT32_MAX; 0 if d is all zero. */
+static int32_t ray_z(const fx_optim *o, const int32_t *d, uint32_t k)
 {
-    return phase == FX_OPTIM_PH_ORD || phase == FX_OPTIM_PH_MINLSB || phase == FX_OPTIM_PH_EXPAND;
+    int64_t dmax = 0, num, z;
+    uint32_t i;
+    for (i = 0; i < o->n; i++) {
+        int64_t m = d[i] < 0 ? -(int64_t)d[i] : d[i];
+        if (m > dmax) dmax = m;
+    }
+    if (dmax == 0) return 0;
+    num = (int64_t)(2 * k + 1) << o->cfg.dir_q;
+    z = (num + 2 * dmax - 1) / (2 * dmax);
+    return z > INT32_MAX ? INT32_MAX : (int32_t)z;
 }
 
 /* The candidate at the current (phase, k, z), entering later phases as they run out.
@@ -141,7 +157,6 @@ static int is_direction_phase(uint8_t phase)
 static int next_candidate(fx_optim *o, const int32_t *d, fx_optim_cand *out)
 {
     const fx_optim_config *c = &o->cfg;
-    uint32_t i;
     for (;;) {
         switch (o->phase) {
         case FX_OPTIM_PH_ORD:
@@ -151,19 +166,19 @@ static int next_candidate(fx_optim *o, const int32_t *d, fx_optim_cand *out)
             }
             break;
         case FX_OPTIM_PH_MINLSB:
-            if (c->min_lsb) {
-                int64_t dmax = 0, half = c->dir_q > 0 ? (int64_t)1 << (c->dir_q - 1) : 1;
-                for (i = 0; i < o->n; i++) {
-                    int64_t m = d[i] < 0 ? -(int64_t)d[i] : d[i];
-                    if (m > dmax) dmax = m;
-                }
-                if (dmax > 0) {
-                    int64_t z = (half + dmax - 1) / dmax;
-                    *out = make_cand(o, FX_OPTIM_PH_MINLSB, z > INT32_MAX ? INT32_MAX : (int32_t)z, 0, 0);
+        case FX_OPTIM_PH_FAR: {
+            /* the lattice ray: the largest |d_i| moves by k + 1 LSB (MINLSB), ray + k + 1 (FAR) */
+            uint32_t ray = c->ray > c->min_lsb ? c->ray : c->min_lsb;
+            int far = o->phase == FX_OPTIM_PH_FAR;
+            if (o->k < (far ? c->ray_far : ray)) {
+                int32_t z = ray_z(o, d, o->k + (far ? ray : 0));
+                if (z > 0) {
+                    *out = make_cand(o, o->phase, z, 0, 0);
                     return 1;
                 }
             }
             break;
+        }
         case FX_OPTIM_PH_PATTERN:
             if (c->pattern && o->have_last && o->k < 3) {
                 *out = make_cand(o, FX_OPTIM_PH_PATTERN, 0, pattern_shift[o->k], 0);
@@ -187,7 +202,7 @@ static int next_candidate(fx_optim *o, const int32_t *d, fx_optim_cand *out)
                     o->box_d2 = d[o->box_j2];
                     o->box_ready = 1;
                 }
-                (void)fx_optim_box_move(c->box, o->box_d1, o->box_d2, o->k, &a, &b);
+                (void)fx_optim_box_move_ordered(c->box, c->box_line, o->box_d1, o->box_d2, o->k, &a, &b);
                 *out = make_cand(o, FX_OPTIM_PH_BOX, 0, a, b);
                 return 1;
             }
@@ -220,7 +235,8 @@ static int32_t step_of(const fx_optim *o, const fx_optim_cand *cand, const int32
     switch (cand->phase) {
     case FX_OPTIM_PH_ORD:
     case FX_OPTIM_PH_MINLSB:
-    case FX_OPTIM_PH_EXPAND: {
+    case FX_OPTIM_PH_EXPAND:
+    case FX_OPTIM_PH_FAR: {
         int64_t t = (int64_t)cand->z * d[i] + (o->resid ? o->resid[i] : 0);
         uint32_t u = c->rounding == FX_OPTIM_STOCHASTIC ? fx_optim_random(c->seed, cand->counter, i) : 0;
         return fx_optim_round_step(t, c->dir_q, c->rounding, u, rhu_nonzero);
@@ -269,10 +285,7 @@ static void advance(fx_optim *o, const fx_optim_cand *cand, int have_f, int64_t 
     case FX_OPTIM_PH_ORTHO_NEG:
         o->z = cand->z >> 1;
         break;
-    case FX_OPTIM_PH_MINLSB:
-        next_phase(o);
-        break;
-    default:
+    default:   /* MINLSB, PATTERN, EXPAND, BOX, FAR: the next candidate of the phase */
         o->k++;
     }
 }

@@ -26,6 +26,7 @@
 #define FX_OPTIM_N_MAX (UINT32_C(1) << 24)
 #define FX_OPTIM_EXPAND_MAX 8
 #define FX_OPTIM_BOX_MAX 3
+#define FX_OPTIM_RAY_MAX 8
 #define FX_OPTIM_RING 16            /* steps already tried in this direction (hashes) */
 
 /* rounding of the update */
@@ -39,13 +40,14 @@ enum { FX_OPTIM_TRIAL = 1, FX_OPTIM_STALLED = 2, FX_OPTIM_GO = 3, FX_OPTIM_IDLE 
 /* candidate phases of one direction, in trial order */
 enum {
     FX_OPTIM_PH_ORD = 0,       /* z d at z = z_start, then smaller z after each idle */
-    FX_OPTIM_PH_MINLSB = 1,    /* the smallest z whose step does not vanish */
+    FX_OPTIM_PH_MINLSB = 1,    /* the smallest z moving the largest |d_i| by 1, 2, ... LSB (the ray) */
     FX_OPTIM_PH_PATTERN = 2,   /* the last accepted step times 1/2, 1, 1/4 */
     FX_OPTIM_PH_EXPAND = 3,    /* z_max, 2 z_max, ... (from 2 z_max if ORD started at z_max) */
     FX_OPTIM_PH_BOX = 4,       /* every move within +-box LSB in the plane of the 2 largest |d_i| */
-    FX_OPTIM_PH_ORTHO_POS = 5, /* the compensation direction of eq. (24), z halving */
-    FX_OPTIM_PH_ORTHO_NEG = 6, /* its opposite */
-    FX_OPTIM_PH_STALLED = 7
+    FX_OPTIM_PH_FAR = 5,       /* the ray of MINLSB continued beyond the box */
+    FX_OPTIM_PH_ORTHO_POS = 6, /* the compensation direction of eq. (24), z halving */
+    FX_OPTIM_PH_ORTHO_NEG = 7, /* its opposite */
+    FX_OPTIM_PH_STALLED = 8
 };
 
 typedef struct {
@@ -59,19 +61,22 @@ typedef struct {
     uint8_t schedule;       /* FX_OPTIM_HALVE / _INTERP */
     uint8_t policy;         /* FX_OPTIM_RESET / _ADAPT */
     uint8_t guess;          /* 0/1: RESET starts at lambda = 2 (f_prev - f_x) / slope (scipy's) */
-    uint8_t min_lsb;        /* 0/1: phase MINLSB */
+    uint8_t min_lsb;        /* 0/1: phase MINLSB (one step: the largest |d_i| moves 1 LSB) */
     uint8_t pattern;        /* 0/1: phase PATTERN (needs n int32 of work memory) */
     uint8_t expand;         /* 0..8 trials of phase EXPAND */
     uint8_t box;            /* 0..3: radius of phase BOX */
     uint8_t ortho;          /* 0: no compensation, 1: +z (the paper), 2: +z then -z */
-    uint8_t reserved[3];    /* must be 0 */
+    uint8_t ray;            /* 0..8: phase MINLSB moves the largest |d_i| by 1..K LSB, K = max(min_lsb, ray) */
+    uint8_t box_line;       /* 0/1: BOX tries the moves nearest the line of d first (else nearest x) */
+    uint8_t ray_far;        /* 0..8: phase FAR (after BOX) moves it by K + 1..K + ray_far LSB */
+    uint8_t reserved[4];    /* must be 0 */
 } fx_optim_config;
 
 typedef struct {
     uint32_t evals;         /* reported trials = go + idle */
     uint32_t go;
     uint32_t idle;
-    uint32_t search;        /* trials from MINLSB, PATTERN, EXPAND, BOX */
+    uint32_t search;        /* trials from MINLSB, PATTERN, EXPAND, BOX, FAR */
     uint32_t ortho;         /* trials along the compensation vector */
     uint32_t skips;         /* candidates dropped unevaluated: zero step or already tried */
     uint32_t stalls;
@@ -160,5 +165,8 @@ void fx_optim_box_plane(const int32_t *d, uint32_t n, uint32_t *j1, uint32_t *j2
 /* The k-th move (a, b) of the box of radius r, in trial order: ring max(|a|,|b|), then
  * a d1 + b d2 descending, then (a, b) ascending. FX_ERR_PARAM for k >= (2r+1)^2 - 1 or r > 3. */
 fx_status fx_optim_box_move(int32_t r, int32_t d1, int32_t d2, uint32_t k, int8_t *a, int8_t *b);
+/* The same with line = 1 (config box_line): first by |a d2 - b d1| ascending (the distance from
+ * the line of (d1, d2), times |d|), then as above. line = 0 is fx_optim_box_move. */
+fx_status fx_optim_box_move_ordered(int32_t r, uint8_t line, int32_t d1, int32_t d2, uint32_t k, int8_t *a, int8_t *b);
 
 #endif

@@ -29,8 +29,8 @@ HALVE, INTERP = 0, 1
 # Where a new direction starts (config.policy).
 RESET, ADAPT = 0, 1
 # Candidate phases of one direction, in order.
-ORD, MINLSB, PATTERN, EXPAND, BOX, ORTHO_POS, ORTHO_NEG, STALLED = range(8)
-PHASE_NAMES = ("ord", "minlsb", "pattern", "expand", "box", "ortho+", "ortho-", "stalled")
+ORD, MINLSB, PATTERN, EXPAND, BOX, FAR, ORTHO_POS, ORTHO_NEG, STALLED = range(9)
+PHASE_NAMES = ("ord", "minlsb", "pattern", "expand", "box", "far", "ortho+", "ortho-", "stalled")
 # Outcomes of propose / report (FX_OPTIM_* in fx_optim.h).
 TRIAL, STALL, GO, IDLE = 1, 2, 3, 4
 
@@ -40,6 +40,7 @@ Z_LIMIT = 1 << 30
 N_MAX = 1 << 24
 EXPAND_MAX = 8
 BOX_MAX = 3
+RAY_MAX = 8
 RING = 16                                   # hashes of the steps already tried, per direction
 PATTERN_SHIFTS = (1, 0, 2)                  # last accepted step times 1/2, 1, 1/4
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -49,7 +50,7 @@ M32 = 0xFFFFFFFF
 GOLDEN, MIXK = 0x9E3779B9, 0x85EBCA6B
 # State machine of the calls.
 _NEED_DIRECTION, _READY, _PENDING, _NEED_COMMIT = range(4)
-_DIRECTION_PHASES = (ORD, MINLSB, EXPAND)   # steps that round z*d (+ residual) with the mode
+_DIRECTION_PHASES = (ORD, MINLSB, EXPAND, FAR)   # steps that round z*d (+ residual) with the mode
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class OptimConfig:
     box: int = 0                # every move within +-box LSB in the plane of the 2 largest |d_i|
     ortho: int = 0              # orthogonal compensation: 0 off, 1 +z (the paper), 2 +z then -z
     seed: int = 1
+    ray: int = 0                # MINLSB: the steps moving the largest |d_i| by 1..K LSB, K = max(min_lsb, ray)
+    ray_far: int = 0            # FAR (after BOX): the ray continued, by K + 1..K + ray_far LSB
+    box_line: bool = False      # BOX: the moves nearest the line of d first (else nearest x first)
 
     @property
     def Qp(self) -> int:
@@ -97,6 +101,11 @@ class OptimConfig:
             raise ValueError(f"shrink_shift = {c.shrink_shift} outside 1..8")
         if not (0 <= c.expand <= EXPAND_MAX and 0 <= c.box <= BOX_MAX and c.ortho in (0, 1, 2)):
             raise ValueError(f"expand (0..{EXPAND_MAX}) / box (0..{BOX_MAX}) / ortho (0..2) out of range")
+        if not (0 <= c.ray <= RAY_MAX and 0 <= c.ray_far <= RAY_MAX):
+            raise ValueError(f"ray = {c.ray} / ray_far = {c.ray_far} outside 0..{RAY_MAX}")
+        for flag in ("guess", "min_lsb", "pattern", "box_line"):
+            if getattr(c, flag) not in (0, 1):
+                raise ValueError(f"{flag} must be 0/1 (False/True)")
         if not (0 <= c.seed <= M32):
             raise ValueError("seed must be a 32-bit unsigned integer")
         if not (1 <= n <= N_MAX):
@@ -114,15 +123,18 @@ def paper(q: int, **kw) -> OptimConfig:
 
 def wide(q: int, **kw) -> OptimConfig:
     """Ours: the paper's Idle-and-Go with an interpolated step schedule, scipy's first-step
-    guess, and the wide lattice search (min-LSB, pattern, expand, box) before the compensation
-    vector in both signs."""
-    return OptimConfig(q=q, **{"schedule": INTERP, "shrink_shift": 2, "guess": True, "min_lsb": True,
-                               "pattern": True, "expand": 2, "box": 3, "ortho": 2, **kw})
+    guess, and the wide lattice search (the lattice ray of 1 and 2 LSB along d, pattern, expand, the
+    box nearest the line of d first, the ray on to 3..5 LSB) before the compensation vector in both
+    signs."""
+    return OptimConfig(q=q, **{"schedule": INTERP, "shrink_shift": 2, "guess": True, "min_lsb": True, "ray": 2,
+                               "pattern": True, "expand": 2, "box": 3, "box_line": True, "ray_far": 3, "ortho": 2,
+                               **kw})
 
 
 def plain(q: int, **kw) -> OptimConfig:
     """Ours without any compensation or search phase: Idle-and-Go along d only."""
-    return wide(q, **{"min_lsb": False, "pattern": False, "expand": 0, "box": 0, "ortho": 0, **kw})
+    return wide(q, **{"min_lsb": False, "ray": 0, "pattern": False, "expand": 0, "box": 0, "box_line": False,
+                      "ray_far": 0, "ortho": 0, **kw})
 
 
 # ---------------------------------------------------------------------------- integer helpers
@@ -167,6 +179,13 @@ def rhu_shift(t: np.ndarray, s: int) -> np.ndarray:
 def mulshr_sat(a: int, z: int, q: int) -> int:
     """floor(a * z / 2^q) for a, z >= 0, saturated to int64 (the predicted decrease at z)."""
     return min((a * z) >> q, INT64_MAX)
+
+
+def ray_z(d: np.ndarray, dir_q: int, k: int) -> int:
+    """The smallest z whose step moves the largest |d_i| by k + 1 LSB (d not all zero):
+    ceil((2k + 1) 2^dir_q / (2 max |d_i|)), at most INT32_MAX."""
+    dmax = int(np.abs(d).max())
+    return min(-(-((2 * k + 1) << dir_q) // (2 * dmax)), INT32_MAX)
 
 
 def _sat(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -244,12 +263,14 @@ class _Cand:
     counter: int = 0    # stochastic rounding: which random stream
 
 
-def box_moves(radius: int, d1: int, d2: int) -> list[tuple[int, int]]:
+def box_moves(radius: int, d1: int, d2: int, line: bool = False) -> list[tuple[int, int]]:
     """The box candidates (a, b) != (0, 0), |a|, |b| <= radius, in trial order: by ring
     max(|a|, |b|), then most aligned with the direction first (a d1 + b d2 descending), then
-    (a, b) ascending."""
+    (a, b) ascending. ``line``: first of all by |a d2 - b d1|, the distance of the move from the
+    line of (d1, d2) (times its length): the lattice points along +-d come first."""
     moves = [(a, b) for a in range(-radius, radius + 1) for b in range(-radius, radius + 1) if a or b]
-    return sorted(moves, key=lambda m: (max(abs(m[0]), abs(m[1])), -(m[0] * d1 + m[1] * d2), m))
+    return sorted(moves, key=lambda m: ((abs(m[0] * d2 - m[1] * d1) if line else 0), max(abs(m[0]), abs(m[1])),
+                                        -(m[0] * d1 + m[1] * d2), m))
 
 
 def box_plane(d: np.ndarray) -> tuple[int, int]:
@@ -385,11 +406,9 @@ class Optimizer:
             p = self.phase
             if p == ORD and self.z >= 1:
                 return self._dir_cand(ORD, self.z)
-            if p == MINLSB and c.min_lsb:
-                dmax = int(np.abs(d).max())
-                if dmax > 0:
-                    half = 1 << (c.dir_q - 1) if c.dir_q > 0 else 1
-                    return self._dir_cand(MINLSB, min(-(-half // dmax), INT32_MAX))
+            ray = max(int(c.min_lsb), c.ray)
+            if (p == MINLSB and self.k < ray or p == FAR and self.k < c.ray_far) and d.any():
+                return self._dir_cand(p, ray_z(d, c.dir_q, self.k + (ray if p == FAR else 0)))
             if p == PATTERN and c.pattern and self.have_last and self.k < len(PATTERN_SHIFTS):
                 return _Cand(PATTERN, a=PATTERN_SHIFTS[self.k])
             if p == EXPAND and self.k < c.expand:
@@ -399,7 +418,7 @@ class Optimizer:
             if p == BOX and self.k < (2 * c.box + 1) ** 2 - 1:
                 if self.plane is None:
                     j1, j2 = box_plane(d)
-                    self.plane = (j1, j2, box_moves(c.box, int(d[j1]), int(d[j2])))
+                    self.plane = (j1, j2, box_moves(c.box, int(d[j1]), int(d[j2]), c.box_line))
                 a, b = self.plane[2][self.k]
                 return _Cand(BOX, a=a, b=b)
             if p in (ORTHO_POS, ORTHO_NEG) and c.ortho >= (1 if p == ORTHO_POS else 2) and self.z >= 1:
@@ -441,8 +460,6 @@ class Optimizer:
                 self.z_cur = max(1, self.z)
         elif cand.phase in (ORTHO_POS, ORTHO_NEG):
             self.z = cand.z >> 1
-        elif cand.phase == MINLSB:
-            self._next_phase()
         else:
             self.k += 1
 
@@ -522,7 +539,8 @@ class FxOptimConfig(C.Structure):
                 ("shrink_shift", C.c_int32), ("seed", C.c_uint32),
                 ("rounding", C.c_uint8), ("schedule", C.c_uint8), ("policy", C.c_uint8), ("guess", C.c_uint8),
                 ("min_lsb", C.c_uint8), ("pattern", C.c_uint8), ("expand", C.c_uint8), ("box", C.c_uint8),
-                ("ortho", C.c_uint8), ("_pad", C.c_uint8 * 3)]
+                ("ortho", C.c_uint8), ("ray", C.c_uint8), ("box_line", C.c_uint8), ("ray_far", C.c_uint8),
+                ("_pad", C.c_uint8 * 4)]
 
 
 class FxOptimStats(C.Structure):
@@ -556,13 +574,16 @@ native.declare("fx_optim_hash_term", C.c_uint32, [C.c_int32, C.c_uint32])
 native.declare("fx_optim_box_plane", None, [i32p, C.c_uint32, C.POINTER(C.c_uint32), C.POINTER(C.c_uint32)])
 native.declare("fx_optim_box_move", C.c_int, [C.c_int32, C.c_int32, C.c_int32, C.c_uint32, C.POINTER(C.c_int8),
                                               C.POINTER(C.c_int8)])
+native.declare("fx_optim_box_move_ordered", C.c_int, [C.c_int32, C.c_uint8, C.c_int32, C.c_int32, C.c_uint32,
+                                                      C.POINTER(C.c_int8), C.POINTER(C.c_int8)])
 
 
 def native_config(cfg: OptimConfig) -> FxOptimConfig:
     """The C struct of a configuration (no validation: the kernel checks it)."""
     c = cfg.resolved()
     return FxOptimConfig(c.q, c.dir_q, c.z_max, c.c1_shift, c.shrink_shift, c.seed, c.rounding, c.schedule,
-                         c.policy, int(c.guess), int(c.min_lsb), int(c.pattern), c.expand, c.box, c.ortho)
+                         c.policy, int(c.guess), int(c.min_lsb), int(c.pattern), c.expand, c.box, c.ortho, c.ray,
+                         int(c.box_line), c.ray_far)
 
 
 class KernelError(RuntimeError):

@@ -17,6 +17,7 @@ from scipy import optimize
 from ..objectives import FixedPoint, Objective
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
 
 
 def _rhu(a: int, b: int) -> int:
@@ -49,7 +50,7 @@ class FixedBFGS:
         HG = [sum(h * g for h, g in zip(row, G)) for row in self.H]
         D = [_rhu(v << self.dir_q, 1 << (self.qh + self.qg)) for v in HG]
         slope = _rhu(max(0, sum(g * v for g, v in zip(G, HG))) << self.qf, 1 << (2 * self.qg + self.qh))
-        return self._sat(D), slope
+        return self._sat(D), min(slope, INT64_MAX)      # the optimizer takes an int64 slope
 
     def update(self, s: list[int], y: list[int]) -> None:
         """H+ = (I - rho s y^T) H (I - rho y s^T) + rho s s^T. With a = s.y

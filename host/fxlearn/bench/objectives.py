@@ -19,7 +19,7 @@ from .. import objectives, optim, paths
 from . import fixed_bfgs
 from .rosenbrock import make_config
 
-CONFIGS = ("paper", "ours-rhu", "ours-sr", "ours-ef")
+CONFIGS = ("paper", "ours-rhu", "ours-sr", "ours-ef", "ours-noray")
 
 
 @dataclass
