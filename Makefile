@@ -72,3 +72,4 @@ clean:
 # Virtual board and protocol codec (firmware/ports/native/native.mk).
 .PHONY: firmware firmware-asan firmware-cross
 include firmware/ports/native/native.mk
+

@@ -30,3 +30,14 @@ LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     $PY -m pytest -q tests/test_protocol.py tests/hil -p no:cacheprovider
+
+echo "== hardware-in-the-loop suite on the emulated boards (docs/boards.md)"
+for board in qemu_f405 qemu_f100 qemu_rv32; do
+    echo "-- $board"
+    FXLEARN_BOARD=$board $PY -m pytest -q -p fxlearn.emulator tests/hil -p no:cacheprovider
+done
+# every emulator the tests started must be gone (2-core CI machine)
+if pgrep -af "qemu-system-.*/build/(boards|pio)/"; then
+    echo "emulators left running (above)" >&2
+    exit 1
+fi
