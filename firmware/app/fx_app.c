@@ -92,6 +92,15 @@ static void fx_link_error(uint8_t status) {
     }
 }
 
+/* The reply type of a request type: 0x80 | type for request ids, else the link error type,
+ * so that no reply can look like a BOOT event (0xFF) or be taken for a request. */
+static uint8_t fx_reply_type(uint8_t type) {
+    if (type == 0 || type > FX_TYPE_REQUEST_LAST) {
+        return FX_TYPE_LINK_ERROR;
+    }
+    return (uint8_t)(FX_TYPE_REPLY | type);
+}
+
 static void fx_execute(int index, uint8_t type, uint16_t seq, const uint8_t *req, size_t n) {
     uint8_t *payload = A.tx + TX_PAYLOAD_AT;
     fx_reply r;
@@ -114,7 +123,7 @@ static void fx_execute(int index, uint8_t type, uint16_t seq, const uint8_t *req
         fx_put_u32(payload + 2, r.info);
         len = FX_ERROR_PAYLOAD;
     }
-    A.cache_len = fx_frame_encode((uint8_t)(FX_TYPE_REPLY | type), seq, payload, len, A.tx,
+    A.cache_len = fx_frame_encode(fx_reply_type(type), seq, payload, len, A.tx,
                                   sizeof A.tx);
     fx_board_write(A.tx, A.cache_len);
     if (A.after == FX_APP_AFTER_RESET) {
@@ -159,7 +168,7 @@ static void fx_handle_frame(void) {
         fx_handle_hello(&f);
         return;
     }
-    uint8_t reply_type = (uint8_t)(FX_TYPE_REPLY | f.type);
+    uint8_t reply_type = fx_reply_type(f.type);
     if (!A.session) {
         fx_send_small(reply_type, f.seq, FX_ST_NO_SESSION, fx_app_store_g.boot_count);
         return;
@@ -170,7 +179,7 @@ static void fx_handle_frame(void) {
         fx_send_small(reply_type, f.seq, FX_ST_SEQUENCE, A.expected);
         return;
     }
-    int index = (f.type & FX_TYPE_REPLY) ? -1 : fx_command_index(f.type);
+    int index = fx_reply_type(f.type) == FX_TYPE_LINK_ERROR ? -1 : fx_command_index(f.type);
     if (d < 0) {
         A.link.duplicates++;
         if (index >= 0 && (fx_commands[index].flags & REPLAYABLE)) {

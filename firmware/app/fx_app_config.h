@@ -21,6 +21,7 @@
 #define FX_APP_DEF_WORK_MAX 384u
 #define FX_APP_DEF_MAX_LAYERS 4u
 #define FX_APP_DEF_WINDOW 2u
+#define FX_APP_DEF_TRAIN_MAX 0u   /* no room left beside two slots: training answers TOO_BIG */
 #elif defined(FX_APP_PROFILE_LARGE) && FX_APP_PROFILE_LARGE
 /* Virtual board, STM32F4 (128 KiB RAM). */
 #define FX_APP_DEF_RX_MAX 4096u
@@ -29,6 +30,7 @@
 #define FX_APP_DEF_WORK_MAX 4096u
 #define FX_APP_DEF_MAX_LAYERS 16u
 #define FX_APP_DEF_WINDOW 8u
+#define FX_APP_DEF_TRAIN_MAX 40960u /* all layers of 64-32-10, error feedback included (~30 KiB) */
 #else
 /* 16-20 KiB boards (bluepill): a BATCH of 16 int8 digits (8x8) fits one frame. */
 #define FX_APP_DEF_RX_MAX 1100u
@@ -37,6 +39,7 @@
 #define FX_APP_DEF_WORK_MAX 768u
 #define FX_APP_DEF_MAX_LAYERS 6u
 #define FX_APP_DEF_WINDOW 2u
+#define FX_APP_DEF_TRAIN_MAX 4096u /* the last layer of 64-32-10 (~3.3 KiB) */
 #endif
 
 /* Largest request payload (a BATCH or an UPLOAD_CHUNK). */
@@ -63,6 +66,10 @@
  * while one frame is being processed. */
 #ifndef FX_APP_WINDOW
 #define FX_APP_WINDOW FX_APP_DEF_WINDOW
+#endif
+/* Bytes of the trainer's arena (optimizer, theta, fx_train workspace; fx_trainer.c). */
+#ifndef FX_APP_TRAIN_MAX
+#define FX_APP_TRAIN_MAX FX_APP_DEF_TRAIN_MAX
 #endif
 /* A partial frame or a raw echo with no byte for this long is dropped with a TIMEOUT reply. */
 #ifndef FX_APP_RX_TIMEOUT_MS

@@ -71,7 +71,8 @@ void fx_cmd_stream_begin(const uint8_t *req, size_t n, fx_reply *r) {
         fx_status st = fx_trainer_begin(S.slot[spare], len, FX_APP_MODEL_MAX,
                                         req + FX_STREAM_BEGIN_FIXED, n - FX_STREAM_BEGIN_FIXED);
         if (st != FX_OK) {
-            fx_reply_error(r, fx_app_status_code(st), st, 0);
+            /* TOO_BIG (FX_ERR_BUFFER): the model's training state exceeds the trainer's RAM */
+            fx_reply_error(r, fx_app_status_code(st), st, st == FX_ERR_BUFFER ? FX_APP_TRAIN_MAX : 0u);
             return;
         }
         A.train_len = len;

@@ -31,10 +31,36 @@ from .protocol import (Cmd, DeviceError, DeviceReset, DeviceTimeout, FxLinkError
                        Status)
 
 __all__ = ["Device", "DeviceError", "DeviceReset", "DeviceTimeout", "ProtocolError",
-           "FxLinkError", "StreamResult", "LinkTest", "DEFAULT_BATCH_SIZE"]
+           "FxLinkError", "StreamResult", "LinkTest", "DEFAULT_BATCH_SIZE", "train_config"]
 
 DEFAULT_BATCH_SIZE = 16
 CONNECT_TIMEOUT = 2.0
+
+
+TRAIN_CONFIG_VERSION = 1
+_OPTIM_FLAGS = ("rounding", "schedule", "policy", "guess", "min_lsb", "pattern", "expand", "box",
+                "ortho", "ray", "box_line", "ray_far")
+
+
+def train_config(model, params, theta, cfg, mse_one: int = 0) -> bytes:
+    """The STREAM_BEGIN TRAIN configuration (layout in firmware/app/fx_trainer.c): which layers
+    train and the loss (train.TrainParams from train.plan), the optimizer (optim.OptimConfig),
+    every trained layer's integer scales, and theta's initial biases (the device takes W from
+    the model it holds). mse_one: the MSE target of the label's output."""
+    from . import train          # deferred: train loads the native kernel
+    train.check_params(model, params)
+    cfg = cfg.resolved()
+    cfg.validate(train.n_params(model, params.first))
+    out = struct.pack("<BBBBiiihH", TRAIN_CONFIG_VERSION, params.first, params.loss,
+                      len(params.layers), params.loss_mult, params.loss_shift, params.slope_shift,
+                      mse_one, 0)
+    out += struct.pack("<5iI", cfg.q, cfg.dir_q, cfg.z_max, cfg.c1_shift, cfg.shrink_shift, cfg.seed)
+    out += bytes(int(getattr(cfg, f)) for f in _OPTIM_FLAGS)
+    for s in params.layers:
+        out += struct.pack("<9i", *(getattr(s, f) for f in train.LayerScales.__dataclass_fields__))
+    for _, b in train.split_theta(model, params.first, np.asarray(theta)):
+        out += np.asarray(b, dtype="<i2").tobytes()
+    return out
 
 
 def _name(cmd: int) -> str:
@@ -290,6 +316,8 @@ class Device:
                 if req is None:
                     exhausted = True
                     break
+                if not 1 <= req.cmd <= P.TYPE_REQUEST_LAST:
+                    raise ValueError(f"command id 0x{req.cmd:02x} outside 0x01..0x7e")
                 if self.info is not None and len(req.payload) > self.info.rx_max:
                     raise ValueError(f"{_name(req.cmd)}: a {len(req.payload)}-byte request does "
                                      f"not fit the device's {self.info.rx_max}-byte frames")
@@ -576,8 +604,12 @@ class Device:
                 try:
                     self._exchange(batches(first), on_reply)
                     break
-                except DeviceReset as e:
+                except FxLinkError as e:
+                    # Batches 1..last_bseq are applied for sure; the device's STATS last_bseq
+                    # says exactly how many (later ones may be applied but unacknowledged).
                     e.last_bseq = state["bseq"]
+                    if not isinstance(e, DeviceReset):
+                        raise
                     if not resume or mode != P.STREAM_EVAL:
                         raise
                     # The device forgot its stream: start again after the last batch whose
@@ -607,6 +639,19 @@ class Device:
             x = np.concatenate([np.asarray(x)] * epochs)
             y = np.concatenate([np.asarray(y)] * epochs)
         return self.stream(P.STREAM_TRAIN, x, y, config=config, **kw)
+
+    def train_begin(self, config: bytes, x_bytes: int = 1, first: int = 1) -> P.StreamInfo:
+        """Start a TRAIN stream over a copy of the active model (config: train_config)."""
+        return self.stream_begin(P.STREAM_TRAIN, x_bytes, first, config)
+
+    def batch(self, bseq: int, x, y, x_bytes: int = 1) -> P.BatchAck:
+        """One BATCH (applied once by its batch sequence; a repeat is acknowledged DUPLICATE)."""
+        frame = self.call(Cmd.BATCH, P.pack_batch(bseq, np.atleast_2d(x), np.asarray(y).reshape(-1), x_bytes))
+        return P.BatchAck.parse(frame.payload[1:], frame.status == Status.DUPLICATE)
+
+    def read_training(self) -> bytes:
+        """The blob of the model being trained, with the weights of the last applied batch."""
+        return self.read_model(P.MODEL_TRAINING)
 
     def train_commit(self) -> P.ModelInfo:
         return P.ModelInfo.parse(self.request(Cmd.TRAIN_COMMIT))

@@ -141,30 +141,71 @@ def infer(model_path, data_name, split, limit, show, port, baud, timeout):
                f"({r.counter} counter units of compute)")
 
 
+def train_setup(model, layers: str, batch: int, lr: float, rounding: str, ortho: int):
+    """(trainable model, TrainParams, theta, OptimConfig) for training the board's model.
+    Trained layers must be int16 weights (Q12). Activation scales come from the model: the
+    output scale, and each trained layer's input scale from its requantization scale
+    (s_in = scale * s_out * 2^q), so that W is read as Q(q)."""
+    from . import optim, quant, train
+    q = 12
+    first = len(model.layers) - 1 if layers == "last" else 0
+    for k in range(first, len(model.layers)):
+        if model.layers[k].fmt != quant.FMT_INT16:
+            raise click.ClickException(f"layer {k} is not int16: make it trainable first "
+                                       f"(train.make_trainable) or train --layers last")
+    scales = [0.0] * (len(model.layers) + 1)
+    scales[-1] = model.output_scale
+    for k in range(len(model.layers) - 1, -1, -1):
+        layer = model.layers[k]
+        rq = float(np.median(np.asarray(layer.mult) * 2.0 ** (np.asarray(layer.shift) - 31)))
+        scales[k] = rq * scales[k + 1] * 2.0 ** q
+    scales[0] = model.input_scale
+    p, theta = train.plan(model, scales, first, batch, q=q)
+    by_name = {v: k for k, v in optim.ROUNDING_NAMES.items()}
+    cfg = train.optimizer_config(lr, q=q, rounding=by_name[rounding], ortho=ortho)
+    return p, theta, cfg
+
+
 @click.command("train")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
               help="upload this blob first (default: the board's model)")
 @data_options(split="train")
 @click.option("--epochs", default=1, show_default=True)
 @click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True)
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="trainer configuration bytes (docs/protocol.md STREAM_BEGIN)")
+@click.option("--layers", type=click.Choice(["last", "all"]), default="last", show_default=True,
+              help="train the last layer (fine-tuning) or every layer")
+@click.option("--lr", default=0.1, show_default=True, help="largest learning rate (z_max / 2^q)")
+@click.option("--rounding", type=click.Choice(["rhu", "stochastic", "error-feedback"]), default="rhu",
+              show_default=True)
+@click.option("--ortho", type=click.IntRange(0, 2), default=0, show_default=True,
+              help="orthogonal compensation: 0 off, 1 +z, 2 +z then -z")
 @click.option("--commit/--no-commit", default=True, show_default=True,
               help="make the trained model the board's model")
 @click.option("--out", type=click.Path(dir_okay=False), help="save the trained blob here")
 @port_options
-def train(model_path, data_name, split, limit, epochs, batch_size, config_path, commit, out,
-          port, baud, timeout):
-    """Train the board's model on the board, streaming mini-batches."""
+def train(model_path, data_name, split, limit, epochs, batch_size, layers, lr, rounding, ortho,
+          commit, out, port, baud, timeout):
+    """Train the board's model on the board, streaming mini-batches (the host computes the
+    integer scales and sends them in STREAM_BEGIN)."""
+    from .device import train_config
     x, y = dataset_split(data_name, split)
-    config = open(config_path, "rb").read() if config_path else b""
     with connect(port, baud, timeout) as dev:
+        click.echo(f"board: {dev.info.board}")
         if not dev.info.has(P.FEATURE_TRAIN):
-            raise click.ClickException(f"{dev.info.board}: this firmware cannot train yet "
+            raise click.ClickException(f"{dev.info.board}: this firmware cannot train "
                                        f"(no trainer: the device answers UNSUPPORTED)")
         model, _ = model_on_board(dev, model_path)
-        res = dev.train(model.quantize_input(x[:limit]), y[:limit], config, epochs=epochs,
-                        batch_size=batch_size, progress=True)
+        p, theta, cfg = train_setup(model, layers, batch_size, lr, rounding, ortho)
+        config = train_config(model, p, theta, cfg)
+        try:
+            res = dev.train(model.quantize_input(x[:limit]), y[:limit], config, epochs=epochs,
+                            batch_size=batch_size, progress=True)
+        except P.DeviceError as e:
+            if e.name == "TOO_BIG":
+                raise click.ClickException(f"{dev.info.board}: not enough RAM to train "
+                                           f"{layers} layer(s) of this model (trainer arena "
+                                           f"{e.info} bytes)") from e
+            raise
         click.echo(f"{res.batches} batches, {res.samples} samples, training accuracy "
                    f"{res.accuracy:.4f}; link efficiency {res.efficiency:.3f}")
         s = dev.stats()

@@ -82,3 +82,10 @@ def models():
 def digits():
     d = load_digits()
     return d.data.astype(np.int64), d.target.astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def make_model():
+    """random_model, for tests that need models of their own (a test module cannot import
+    this conftest by name: tests/conftest.py shadows it in a whole-suite run)."""
+    return random_model

@@ -166,11 +166,11 @@ def test_link_efficiency_at_the_default_batch_size(loaded, digits):
     assert res.efficiency >= 0.9, res.efficiency
 
 
-def test_training_is_refused_until_the_firmware_has_a_trainer(loaded, digits):
-    assert not loaded.info.has(P.FEATURE_TRAIN)
+def test_training_needs_a_configuration_and_a_stream(loaded, digits):
+    assert loaded.info.has(P.FEATURE_TRAIN)
     x, y = digits
-    expect_error(Status.UNSUPPORTED, loaded.train, x[:32], y[:32])
-    expect_error(Status.UNSUPPORTED, loaded.train_commit)
+    expect_error(Status.PARAM, loaded.train, x[:32], y[:32])      # no trainer configuration
+    expect_error(Status.STATE, loaded.train_commit)
     expect_error(Status.STATE, loaded.read_model, P.MODEL_TRAINING)
 
 
