@@ -29,9 +29,10 @@
 #include "fx_train.h"
 
 #if FX_APP_TRAIN_MAX == 0u
-/* No RAM for a trainer (8 KiB boards): training is refused as too big (TOO_BIG, info 0). */
+/* No RAM for a trainer (8 KiB boards): the board does not advertise TRAIN, and a TRAIN
+ * stream is answered UNSUPPORTED. */
 int fx_trainer_available(void) {
-    return 1;
+    return 0;
 }
 
 fx_status fx_trainer_begin(uint8_t *model, size_t len, size_t cap, const uint8_t *config,

@@ -46,6 +46,13 @@ def hil_timeout() -> float:
     return HIL_TIMEOUT
 
 
+@pytest.fixture(scope="session")
+def board_info(board):
+    """The board's HELLO reply (features, sizes), read once: tests of optional features ask it."""
+    with Device(board.port, board=board, timeout=HIL_TIMEOUT) as dev:
+        return dev.info
+
+
 @pytest.fixture
 def device(board):
     """A connected Device (new session) on the session's board, closed after the test."""

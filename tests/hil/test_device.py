@@ -167,7 +167,8 @@ def test_link_efficiency_at_the_default_batch_size(loaded, digits):
 
 
 def test_training_needs_a_configuration_and_a_stream(loaded, digits):
-    assert loaded.info.has(P.FEATURE_TRAIN)
+    if not loaded.info.has(P.FEATURE_TRAIN):
+        pytest.skip(f"{loaded.info.board} has no trainer: test_training.py checks its refusal")
     x, y = digits
     expect_error(Status.PARAM, loaded.train, x[:32], y[:32])      # no trainer configuration
     expect_error(Status.STATE, loaded.train_commit)

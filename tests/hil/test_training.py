@@ -18,6 +18,15 @@ BATCH = 16
 HIL_BLOB = b""   # set by the autouse fixture below: a random int8 digits model
 
 
+@pytest.fixture
+def trainer(device):
+    """The device, on boards that can train; boards without the TRAIN feature (no RAM for a
+    trainer, e.g. qemu_f100's 8 KiB) are checked by test_a_board_without_a_trainer_refuses."""
+    if not device.info.has(P.FEATURE_TRAIN):
+        pytest.skip(f"{device.info.board} has no trainer (TRAIN feature off): refusal tested instead")
+    return device
+
+
 @pytest.fixture(autouse=True)
 def _base_model(make_model):
     global HIL_BLOB
@@ -51,7 +60,8 @@ def trained_params(data: bytes, model, first: int):
 
 @pytest.mark.parametrize("setup", [last_layer_setup, lambda: last_layer_setup(optim.STOCHASTIC, 2),
                                    all_layers_setup], ids=["last", "last-stochastic-ortho", "all"])
-def test_training_steps_are_bit_exact_with_the_reference(device, digits, setup):
+def test_training_steps_are_bit_exact_with_the_reference(trainer, digits, setup):
+    device = trainer
     model, p, theta, cfg = setup()
     device.upload(blob.write_blob(model))
     ref = train.Trainer(blob.read_blob(blob.write_blob(model)), p, theta, optim.Optimizer(cfg, len(theta)))
@@ -79,7 +89,8 @@ def test_training_steps_are_bit_exact_with_the_reference(device, digits, setup):
     assert np.array_equal(device.infer(x[:40], outputs=True).outputs, ref.model.forward(x[:40]))
 
 
-def test_a_duplicate_batch_is_not_applied_again(device, digits):
+def test_a_duplicate_batch_is_not_applied_again(trainer, digits):
+    device = trainer
     model, p, theta, cfg = last_layer_setup()
     device.upload(blob.write_blob(model))
     x, y = digits
@@ -92,7 +103,8 @@ def test_a_duplicate_batch_is_not_applied_again(device, digits):
     expect_error(Status.BATCH_SEQ, device.batch, 3, x[:BATCH], y[:BATCH])
 
 
-def test_a_reset_mid_training_is_reported_and_the_last_good_model_kept(board, device, digits):
+def test_a_reset_mid_training_is_reported_and_the_last_good_model_kept(board, trainer, digits):
+    device = trainer
     model, p, theta, cfg = last_layer_setup()
     info = device.upload(blob.write_blob(model))
     x, y = digits
@@ -108,7 +120,8 @@ def test_a_reset_mid_training_is_reported_and_the_last_good_model_kept(board, de
     assert np.array_equal(device.infer(x[:20], outputs=True).outputs, model.forward(x[:20]))
 
 
-def test_training_refuses_bad_configurations(device, digits):
+def test_training_refuses_bad_configurations(trainer, digits):
+    device = trainer
     model, p, theta, cfg = last_layer_setup()
     device.upload(blob.write_blob(model))
     good = train_config(model, p, theta, cfg)
@@ -118,3 +131,15 @@ def test_training_refuses_bad_configurations(device, digits):
     bad[1], bad[3] = 0, 2                                                  # layer 0 is int8
     expect_error(Status.MODEL, device.train_begin, bytes(bad))
     expect_error(Status.STATE, device.train_commit)                       # no stream left
+
+
+def test_a_board_without_a_trainer_refuses(device):
+    """A board that does not advertise TRAIN answers a TRAIN stream with UNSUPPORTED, a clear
+    error, and keeps serving inference (on boards that train, the tests above run instead)."""
+    if device.info.has(P.FEATURE_TRAIN):
+        pytest.skip(f"{device.info.board} has a trainer: the training tests above cover it")
+    model, p, theta, cfg = last_layer_setup()
+    before = device.stats()
+    expect_error(Status.UNSUPPORTED, device.train_begin, train_config(model, p, theta, cfg))
+    after = device.stats()
+    assert (after.stream_mode, after.model_crc, after.steps) == (before.stream_mode, before.model_crc, before.steps)
