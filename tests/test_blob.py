@@ -253,8 +253,8 @@ def test_write_blob_rejects_invalid_models(rng):
         blob.write_blob(model)
 
 
-KERNEL_SOURCES = ["fx_blob", "fx_mlp", "fx_dense", "fx_dense_s16", "fx_dense_s8", "fx_act", "fx_quant",
-                  "fx_requant", "fx_fixed"]
+KERNEL_SOURCES = ["fx_blob", "fx_mlp", "fx_dense", "fx_dense_s16", "fx_dense_s8", "fx_dense_fast", "fx_act",
+                  "fx_quant", "fx_requant", "fx_fixed"]
 
 
 def test_export_c_header_compiles_and_runs(tmp_path, rng):

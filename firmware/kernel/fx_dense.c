@@ -52,6 +52,7 @@ fx_status fx_dense_run(const fx_dense_layer *layer, const fx_dense_input_ops *op
     if (x == NULL || (y16 == NULL && y8 == NULL)) return FX_ERR_NULL;
     st = fx_dense_check(layer, y16 != NULL ? 16 : 8);
     if (st != FX_OK) return st;
+    if (ops->fast(layer, x, y16, y8)) return FX_OK;
     (void)fx_quant_row_stride(layer->format, layer->bits, layer->in, &stride);
     (void)fx_quant_max_level(layer->format, layer->bits, &max_level);
 

@@ -22,7 +22,7 @@ static uint32_t max_abs_s16(const void *xv, uint32_t n)
     return m;
 }
 
-static const fx_dense_input_ops ops_s16 = { dot32_s16, dot64_s16, max_abs_s16 };
+static const fx_dense_input_ops ops_s16 = { dot32_s16, dot64_s16, max_abs_s16, fx_dense_fast_s16 };
 
 fx_status fx_dense_s16(const fx_dense_layer *layer, const int16_t *x, int16_t *y)
 {

@@ -22,7 +22,7 @@ static uint32_t max_abs_s8(const void *xv, uint32_t n)
     return m;
 }
 
-static const fx_dense_input_ops ops_s8 = { dot32_s8, dot64_s8, max_abs_s8 };
+static const fx_dense_input_ops ops_s8 = { dot32_s8, dot64_s8, max_abs_s8, fx_dense_fast_s8 };
 
 fx_status fx_dense_s8(const fx_dense_layer *layer, const int8_t *x, int8_t *y)
 {

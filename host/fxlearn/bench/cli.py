@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "training": (".training", "main"),
     "link": (".link", "main"),
     "accuracy": (".accuracy", "main"),
+    "mcu": (".mcu", "main"),
 }
 
 
