@@ -73,3 +73,5 @@ clean:
 .PHONY: firmware firmware-asan firmware-cross
 include firmware/ports/native/native.mk
 
+# Fuzz targets and the app on a memory board (tests/fuzz/fuzz.mk, docs/reliability.md).
+include tests/fuzz/fuzz.mk

@@ -31,6 +31,9 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     $PY -m pytest -q tests/test_protocol.py tests/hil -p no:cacheprovider
 
+echo "== fuzzing the device-side parsers (docs/reliability.md; FXLEARN_FUZZ_SECONDS per target, default 30)"
+tools/fuzz.sh
+
 echo "== hardware-in-the-loop suite on the emulated boards (docs/boards.md)"
 for board in qemu_f405 qemu_f100 qemu_rv32; do
     echo "-- $board"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # System packages: cross compilers, emulators, clang (libFuzzer), socat.
 APT_PKGS="gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc
-gcc-riscv64-unknown-elf gcc-xtensa-lx106 clang socat libffi-dev pkg-config python3-venv"
+gcc-riscv64-unknown-elf gcc-xtensa-lx106 clang libclang-rt-14-dev socat libffi-dev pkg-config python3-venv"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -21,6 +21,9 @@
 #define FX_TYPE_REPLY 0x80u
 #define FX_TYPE_LINK_ERROR 0x80u  /* reply to no readable request */
 #define FX_TYPE_BOOT 0xFFu        /* unsolicited: the device has (re)started */
+/* Highest request id: 0x7F is reserved, its reply type would be BOOT's. A frame of any other
+ * type (0x00, 0x7F, 0x80..0xFF) is answered UNKNOWN_CMD with type FX_TYPE_LINK_ERROR. */
+#define FX_TYPE_REQUEST_LAST 0x7Eu
 
 enum {
     FX_CMD_HELLO = 0x01,

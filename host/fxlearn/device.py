@@ -364,7 +364,13 @@ class Device:
             if frame.status == Status.NO_SESSION and not hello:
                 raise DeviceReset(f"{self.port}: the device has no session (it was reset)", info)
             if frame.status in P.LINK_STATUSES:
-                self._rewind(pending, info)
+                if hello:
+                    # A damaged HELLO: info is the previous session's expected seq, not ours.
+                    for q in pending.values():
+                        if q.reply is None:
+                            self._send(q)
+                else:
+                    self._rewind(pending, info)
             return
         if not frame.is_reply:
             return
@@ -619,6 +625,14 @@ class Device:
                     first = state["bseq"] + 1
                     self.connect()
                     self.stream_begin(mode, xb, first, config)
+            if state["bseq"] != n_batches:
+                # The last batches were acknowledged only implicitly (their replies were lost,
+                # then a NAK said they ran): the device's STATS hold this stream's totals.
+                st = self.stats()
+                if st.stream_mode == mode and st.last_bseq == n_batches:
+                    state.update(bseq=n_batches, samples=base["samples"] + st.samples,
+                                 correct=base["correct"] + st.correct, loss=base["loss"] + st.loss)
+                    bar.update(state["samples"] - bar.n)
         result.samples, result.correct, result.loss = state["samples"], state["correct"], state["loss"]
         result.seconds = time.monotonic() - start
         result.link = self.counters.since(before)

@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "link": (".link", "main"),
     "accuracy": (".accuracy", "main"),
     "mcu": (".mcu", "main"),
+    "soak": (".soak", "main"),
+    "memory": (".memory", "main"),
 }
 
 
