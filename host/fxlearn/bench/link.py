@@ -1,9 +1,9 @@
 """Benchmark: how well the serial protocol uses the link (docs/protocol.md section 4).
 
 For each batch size, digits samples (int8, 64 features) are streamed as BATCH frames to the
-board (EVAL stream: the same framing, window and acknowledgements as training; the forward
-pass replaces the training step until the trainer lands) and compared with a raw LINK_TEST
-echo over the same link in the same run:
+board as an EVAL stream (a forward pass per sample) and, on boards that train, as a TRAIN
+stream (one on-device training step of the last layer per batch), and compared with a raw
+LINK_TEST echo over the same link in the same run:
 
     efficiency       = sample and label bytes / all bytes on the wire, both directions
     throughput ratio = streamed sample and label bytes per second / raw echo bytes per second
@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from tqdm import tqdm
 
-from .. import blob, fixed, mlp, paths, quant
+from .. import blob, fixed, mlp, paths, protocol as P, quant
 from ..board import open_board
 from ..device import DEFAULT_BATCH_SIZE, Device
 
@@ -39,22 +39,44 @@ def digits_model(seed: int = 0) -> mlp.IntModel:
     return mlp.IntModel(layers, input_scale=1 / 16, output_scale=0.02)
 
 
+def trainable_model(batch: int):
+    """digits_model with its last layer made int16 Q12 (fine-tuning) and the TRAIN stream
+    configuration for mini-batches of `batch` samples."""
+    from .. import train
+    from ..device import train_config
+    model = train.make_trainable(digits_model(), 1, 2.0 ** -6, 12)
+    params, theta = train.plan(model, [1 / 16, 1 / 64, 0.02], 1, batch, x_max=16)
+    return model, train_config(model, params, theta, train.optimizer_config(0.1))
+
+
 def measure(spec: str, samples: int, echo_bytes: int, sizes, line_Bps: float | None = None) -> list[dict]:
+    """Rows of (EVAL and, where the board trains, TRAIN) streams per batch size, each with the
+    raw echo measured on the same link in the same run."""
     d = load_digits()
     x, y = d.data.astype(np.int64)[:samples], d.target[:samples]
     rows = []
     with open_board(spec) as board, Device(board.port, board=board, timeout=2.0) as dev:
-        dev.upload(blob.write_blob(digits_model()))
         echo = dev.link_test(echo_bytes)
-        for size in tqdm(sizes, desc=spec, unit="batch size"):
-            res = dev.evaluate(x, y, batch_size=size)
-            if rows and rows[-1]["batch"] == res.batch_size:
-                break  # the device's frames hold no more
-            rows.append(dict(link=spec, batch=res.batch_size, window=dev.window,
-                             efficiency=res.efficiency,
-                             stream_Bps=res.throughput, echo_Bps=echo.throughput,
-                             ratio=res.throughput / echo.throughput, resent=res.link.resent,
-                             line_Bps=line_Bps))
+        modes = ["eval"] + (["train"] if dev.info.has(P.FEATURE_TRAIN) else [])
+        for mode in modes:
+            if mode == "eval":
+                dev.upload(blob.write_blob(digits_model()))
+            last = None
+            for size in tqdm(sizes, desc=f"{spec} {mode}", unit="batch size"):
+                if mode == "eval":
+                    res = dev.evaluate(x, y, batch_size=size)
+                else:
+                    model, config = trainable_model(size)
+                    dev.upload(blob.write_blob(model))
+                    res = dev.train(x, y, config=config, batch_size=size)
+                if last == res.batch_size:
+                    break  # the device's frames hold no more
+                last = res.batch_size
+                rows.append(dict(link=spec, stream=mode, batch=res.batch_size, window=dev.window,
+                                 efficiency=res.efficiency,
+                                 stream_Bps=res.throughput, echo_Bps=echo.throughput,
+                                 ratio=res.throughput / echo.throughput, resent=res.link.resent,
+                                 line_Bps=line_Bps))
     return rows
 
 
@@ -63,7 +85,7 @@ def write_report(rows: list[dict], baud: int) -> None:
     lines = ["# Link efficiency of the serial protocol",
              "",
              "Written by `fxlearn bench link` (host/fxlearn/bench/link.py). Digits samples (int8, 64",
-             "features + 1 label byte) streamed as BATCH frames (EVAL stream) to each board (the",
+             "features + 1 label byte) streamed as BATCH frames (EVAL and TRAIN streams) to each board (the",
              "virtual board, paced and unpaced, and the boards given with --board);",
              "*efficiency* = sample and label bytes / all bytes on the wire in both directions;",
              "*ratio* = streamed sample bytes per second / raw LINK_TEST echo bytes per second, same",
@@ -74,11 +96,11 @@ def write_report(rows: list[dict], baud: int) -> None:
              "*line* = the paced link's capacity (baud / 10), for scale: a ratio above 1 means the",
              "stream used the line better than the echo loop did.",
              "",
-             "| link | batch | window | efficiency | stream B/s | raw echo B/s | ratio | line B/s | resent |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| link | stream | batch | window | efficiency | stream B/s | raw echo B/s | ratio | line B/s | resent |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         line = f"{r['line_Bps']:.0f}" if r["line_Bps"] else "-"
-        lines.append(f"| {r['link']} | {r['batch']} | {r['window']} | {r['efficiency']:.3f} | "
+        lines.append(f"| {r['link']} | {r['stream']} | {r['batch']} | {r['window']} | {r['efficiency']:.3f} | "
                      f"{r['stream_Bps']:.0f} | {r['echo_Bps']:.0f} | {r['ratio']:.3f} | {line} | "
                      f"{r['resent']} |")
     (out / "link.md").write_text("\n".join(lines) + "\n")
@@ -88,8 +110,9 @@ def write_report(rows: list[dict], baud: int) -> None:
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4))
     # The unpaced pty is host-bound: its throughput ratios are in the table, not the plot.
-    for link in dict.fromkeys(r["link"] for r in rows if r["link"] != "native"):
-        sel = [r for r in rows if r["link"] == link]
+    for link, stream in dict.fromkeys((r["link"], r["stream"]) for r in rows if r["link"] != "native"):
+        sel = [r for r in rows if r["link"] == link and r["stream"] == stream]
+        link = f"{link} {stream}"
         batches = [r["batch"] for r in sel]
         ax.plot(batches, [r["efficiency"] for r in sel], "o-", label=f"efficiency ({link})")
         ax.plot(batches, [r["ratio"] for r in sel], "s--", label=f"throughput / raw echo ({link})")
@@ -124,6 +147,6 @@ def main(baud, samples, extra):
     write_report(rows, baud)
     for r in rows:
         if r["batch"] == DEFAULT_BATCH_SIZE:
-            click.echo(f"{r['link']}: batch {r['batch']}: efficiency {r['efficiency']:.3f}, "
+            click.echo(f"{r['link']} {r['stream']}: batch {r['batch']}: efficiency {r['efficiency']:.3f}, "
                        f"throughput ratio {r['ratio']:.3f}")
     click.echo(f"wrote {paths.results_dir() / 'link.md'}")
