@@ -298,29 +298,73 @@ static int in_ring(const fx_optim *o, uint32_t h)
     return 0;
 }
 
+/* The RHU step of a line candidate without residual: sat32(rhu(z d_i / 2^dq)). |z d_i| < 2^61,
+ * so adding the half before the shift cannot overflow (= fx_rhu_shift64). */
+static inline int32_t rhu_line_step(int32_t z, int32_t d, int32_t dq, int64_t half)
+{
+    return fx_sat32(((int64_t)z * d + half) >> dq);
+}
+
+/* sat16(x - s) in 32 bits: s beyond +-2^16 saturates x - s exactly as s clamped there does. */
+static inline int16_t sub_step16(int16_t x, int32_t s)
+{
+    int32_t c = s > 65536 ? 65536 : (s < -65536 ? -65536 : s);
+    int32_t v = x - c;
+    return (int16_t)(v > INT16_MAX ? INT16_MAX : (v < INT16_MIN ? INT16_MIN : v));
+}
+
+/* The hot path (mini-batch training of int16 parameters: RHU steps along d, no residual),
+ * hoisted out of step_of; commit keeps the generic loop (fx_train uses fx_optim_accept). */
+static int is_rhu_line(const fx_optim *o, const fx_optim_cand *cand)
+{
+    return o->cfg.rounding == FX_OPTIM_RHU && !o->resid && is_direction_phase(cand->phase);
+}
+
+/* One pass of propose: the trial x - s and the step's fingerprint; *any: some s != 0,
+ * *rhu_nonzero: the RHU step of a line candidate is non-zero. */
+static uint32_t trial_pass(const fx_optim *o, const fx_optim_cand *cand, const int32_t *d, const int16_t *x16,
+                           const int32_t *x32, int16_t *t16, int32_t *t32, int *any, int *rhu_nonzero)
+{
+    uint32_t i, h = 0, n = o->n, key = 0, nz = 0;
+    if (t16 && is_rhu_line(o, cand)) {
+        int32_t z = cand->z, dq = o->cfg.dir_q;
+        int64_t half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
+        /* key = i 0x9E3779B9 incrementally: the hash term is lowbias32(s + key) */
+        for (i = 0; i < n; i++, key += UINT32_C(0x9E3779B9)) {
+            int32_t s = rhu_line_step(z, d[i], dq, half);
+            nz |= (uint32_t)s;
+            h += fx_optim_lowbias32((uint32_t)s + key);
+            t16[i] = sub_step16(x16[i], s);
+        }
+        *any = *rhu_nonzero = nz != 0;
+        return h;
+    }
+    for (i = 0; i < n; i++) {
+        int32_t s = step_of(o, cand, d, i, rhu_nonzero);
+        if (s != 0) *any = 1;
+        h += fx_optim_hash_term(s, i);
+        if (t16) t16[i] = fx_sat16((int64_t)x16[i] - s);
+        else t32[i] = fx_sat32((int64_t)x32[i] - s);
+    }
+    return h;
+}
+
 static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const int32_t *d, int16_t *t16, int32_t *t32)
 {
     fx_optim_cand cand;
-    uint32_t i;
     if (!o || !d || (!x16 && !x32) || (!t16 && !t32)) return FX_ERR_NULL;
     if ((x16 && (const void *)x16 == (void *)t16) || (x32 && (const void *)x32 == (void *)t32)) return FX_ERR_PARAM;
     if (o->state != ST_READY) return FX_ERR_STATE;
     for (;;) {
         int rhu_nonzero = 0, any = 0;
-        uint32_t h = 0;
+        uint32_t h;
         if (!next_candidate(o, d, &cand)) {
             o->stats.stalls++;
             if (o->cfg.policy == FX_OPTIM_ADAPT) o->z_cur = o->cfg.z_max;
             o->state = ST_NEED_DIRECTION;
             return FX_OPTIM_STALLED;
         }
-        for (i = 0; i < o->n; i++) {
-            int32_t s = step_of(o, &cand, d, i, &rhu_nonzero);
-            if (s != 0) any = 1;
-            h += fx_optim_hash_term(s, i);
-            if (t16) t16[i] = fx_sat16((int64_t)x16[i] - s);
-            else t32[i] = fx_sat32((int64_t)x32[i] - s);
-        }
+        h = trial_pass(o, &cand, d, x16, x32, t16, t32, &any, &rhu_nonzero);
         if (!rhu_nonzero && (is_direction_phase(cand.phase) || cand.phase >= FX_OPTIM_PH_ORTHO_POS)) {
             /* the step vanished: this line of candidates is used up */
             if (cand.phase == FX_OPTIM_PH_EXPAND) o->k++;
@@ -421,6 +465,15 @@ fx_status fx_optim_commit_s16(fx_optim *o, int16_t *x, const int32_t *d)
 {
     if (!x) return FX_ERR_NULL;
     return commit(o, x, NULL, d);
+}
+
+fx_status fx_optim_accept(fx_optim *o)
+{
+    if (!o) return FX_ERR_NULL;
+    if (o->state != ST_NEED_COMMIT) return FX_ERR_STATE;
+    if (o->resid || o->last) return FX_ERR_PARAM;
+    o->state = ST_NEED_DIRECTION;
+    return FX_OK;
 }
 
 fx_status fx_optim_stats_get(const fx_optim *o, fx_optim_stats *out)

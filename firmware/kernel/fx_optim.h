@@ -135,6 +135,12 @@ int fx_optim_report(fx_optim *o, int64_t f_trial);
 fx_status fx_optim_commit_s32(fx_optim *o, int32_t *x, const int32_t *d);
 fx_status fx_optim_commit_s16(fx_optim *o, int16_t *x, const int32_t *d);
 
+/* After FX_OPTIM_GO, when the caller keeps the trial itself as the new x (fx_train: theta holds
+ * it): commit's state change without the O(n) recomputation. FX_ERR_PARAM (state unchanged) when
+ * the optimizer keeps per-parameter memory (ERROR_FEEDBACK residual, pattern's last step):
+ * call commit then. */
+fx_status fx_optim_accept(fx_optim *o);
+
 fx_status fx_optim_stats_get(const fx_optim *o, fx_optim_stats *out);
 
 /* ---- compensation vector, eq. (12)-(24) (fx_optim_comp.c) ----
@@ -150,7 +156,17 @@ int32_t fx_optim_comp_direction_m(int32_t v_m, int64_t c, int32_t q);
 uint64_t fx_optim_udiv_shl(uint64_t a, uint64_t b, int32_t s, uint64_t cap, uint64_t *rem);
 
 /* ---- rounding, random stream and step fingerprint (fx_optim_round.c) ---- */
-uint32_t fx_optim_lowbias32(uint32_t x);
+/* C. Wellons' lowbias32: a cheap 32-bit integer hash with good avalanche. C99 inline (the
+ * per-parameter loops of propose call it; fx_optim_round.c holds the external definition). */
+inline uint32_t fx_optim_lowbias32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= UINT32_C(0x7FEB352D);
+    x ^= x >> 15;
+    x *= UINT32_C(0x846CA68B);
+    x ^= x >> 16;
+    return x;
+}
 /* the i-th uint32 of the stochastic-rounding stream (seed, counter) */
 uint32_t fx_optim_random(uint32_t seed, uint32_t counter, uint32_t i);
 /* one component of z d + r rounded with the mode: RHU, floor((t + u) / 2^dq) for STOCHASTIC

@@ -9,16 +9,7 @@
 #define FX_OPTIM_GOLDEN UINT32_C(0x9E3779B9)
 #define FX_OPTIM_MIXK UINT32_C(0x85EBCA6B)
 
-/* C. Wellons' lowbias32: a cheap 32-bit integer hash with good avalanche. */
-uint32_t fx_optim_lowbias32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= UINT32_C(0x7FEB352D);
-    x ^= x >> 15;
-    x *= UINT32_C(0x846CA68B);
-    x ^= x >> 16;
-    return x;
-}
+extern inline uint32_t fx_optim_lowbias32(uint32_t x);
 
 uint32_t fx_optim_random(uint32_t seed, uint32_t counter, uint32_t i)
 {

@@ -326,25 +326,39 @@ fx_status fx_train_accumulate(const fx_train_params *p, void *workspace, size_t 
     return FX_OK;
 }
 
+/* acc[0..n) <- fx_requant(acc, mult, shift), hoisted out of the loop: acc mult + 2^(s-1) < 2^63,
+ * so one shift of the rounded sum is the RHU shift. */
+static void requant_run(int32_t *acc, uint32_t n, int32_t mult, int32_t shift)
+{
+    uint32_t i;
+    int s = 31 - (int)shift;   /* check_params validated (mult, shift): s in 1..62 */
+    int64_t half = (int64_t)1 << (s - 1);
+    for (i = 0; i < n; i++) acc[i] = fx_sat32(((int64_t)acc[i] * mult + half) >> s);
+}
+
+/* slope + sum_i rhu(d_i^2 / 2^shift); once past INT64_MAX nothing more is added (no wrap). */
+static uint64_t add_slope(uint64_t slope, const int32_t *d, uint32_t n, int32_t shift)
+{
+    uint32_t i;
+    /* d^2 <= 2^62: d^2 + 2^(shift-1) < 2^63, one shift rounds half up */
+    uint64_t half = shift > 0 ? (uint64_t)1 << (shift - 1) : 0u;
+    for (i = 0; i < n && slope <= (uint64_t)INT64_MAX; i++)
+        slope += ((uint64_t)((int64_t)d[i] * d[i]) + half) >> shift;
+    return slope;
+}
+
 /* Accumulators -> direction d in place; returns the slope sum_i rhu(d_i^2 / 2^slope_shift). */
 static int64_t make_direction(const fx_train_params *p, int32_t *acc)
 {
-    uint32_t k, i;
+    uint32_t k;
     uint64_t slope = 0;
     for (k = p->first; k < p->model->n_layers; k++) {
         const fx_dense_layer *d = dense_of(p, k);
         const fx_train_layer *t = &p->layers[k - p->first];
         uint32_t nw = d->out * d->in;
-        for (i = 0; i < nw + d->out; i++) {
-            acc[i] = i < nw ? fx_requant(acc[i], t->dir_w_mult, t->dir_w_shift)
-                            : fx_requant(acc[i], t->dir_b_mult, t->dir_b_shift);
-            if (p->slope_shift != FX_TRAIN_SLOPE_NONE && slope <= (uint64_t)INT64_MAX) {
-                /* d^2 <= 2^62: rounded down to 2^(62 - s) at most, summed saturating */
-                uint64_t sq = (uint64_t)((int64_t)acc[i] * acc[i]);
-                uint64_t term = p->slope_shift == 0 ? sq : (sq >> p->slope_shift) + ((sq >> (p->slope_shift - 1)) & 1u);
-                slope += term;
-            }
-        }
+        requant_run(acc, nw, t->dir_w_mult, t->dir_w_shift);
+        requant_run(acc + nw, d->out, t->dir_b_mult, t->dir_b_shift);
+        if (p->slope_shift != FX_TRAIN_SLOPE_NONE) slope = add_slope(slope, acc, nw + d->out, p->slope_shift);
         acc += nw + d->out;
     }
     return slope > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)slope;
@@ -421,8 +435,11 @@ fx_status fx_train_finish(const fx_train_params *p, void *workspace, size_t size
         r = fx_optim_report(p->optim, L.st->loss_trial);
         if (r < 0) return (fx_status)r;
         if (r == FX_OPTIM_GO) {
-            /* theta already holds the trial; commit moves the optimizer's point and residual */
-            if ((st = fx_optim_commit_s16(p->optim, L.current, L.acc)) != FX_OK) return st;
+            /* theta already holds the trial (the next propose copies it to L.current): commit,
+             * which recomputes it, is needed only for the optimizer's residual or last step */
+            st = fx_optim_accept(p->optim);
+            if (st == FX_ERR_PARAM) st = fx_optim_commit_s16(p->optim, L.current, L.acc);
+            if (st != FX_OK) return st;
             accept = 1;
         } else {
             for (i = 0; i < p->optim->n; i++) p->theta[i] = L.current[i];
