@@ -187,7 +187,11 @@ class FaultProxy:
         """The board's port is gone: close the client's side so its reads fail as well."""
         self.board_gone.set()
         self._stop.set()
-        for name in ("_master", "_slave"):
+        self._close_fds("_master", "_slave")
+
+    def _close_fds(self, *names: str) -> None:
+        """Close the named descriptor attributes once each (marked -1 before closing)."""
+        for name in names:
             fd = getattr(self, name)
             if fd >= 0:
                 setattr(self, name, -1)
@@ -202,14 +206,7 @@ class FaultProxy:
             if t is not threading.current_thread():
                 t.join(timeout=2)
         self._threads.clear()
-        for name in ("_master", "_slave", "_target_fd"):
-            fd = getattr(self, name)
-            if fd >= 0:
-                setattr(self, name, -1)
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        self._close_fds("_master", "_slave", "_target_fd")
 
     def __enter__(self) -> "FaultProxy":
         return self.start()
