@@ -242,6 +242,26 @@ def test_c_api_errors_and_info(kernel, rng):
     assert kernel.fx_blob_info_read(native.ptr(arr, C.c_uint8), len(arr), None) == FX_ERR_NULL
 
 
+def test_seal_rewrites_the_crc_after_an_in_place_change(kernel, rng):
+    """fx_blob_seal: after a weight byte changes in place the blob is rejected; sealed, its CRC
+    is zlib's over bytes [16, len) and both loaders accept it with the new weight."""
+    native.declare("fx_blob_seal", C.c_int, [native.u8p, C.c_size_t])
+    for _ in range(50):
+        model = scaled_model(rng)
+        arr = np.frombuffer(blob.write_blob(model), dtype=np.uint8).copy()
+        at = HDR + LY * len(model.layers)        # bit 0: the first weight code (never row padding)
+        arr[at] ^= 0x01
+        assert blob.CBlob(kernel, arr.tobytes()).status == FX_ERR_CORRUPT
+        assert kernel.fx_blob_seal(native.ptr(arr, C.c_uint8), len(arr)) == FX_OK
+        data = arr.tobytes()
+        assert struct.unpack_from("<I", data, 12)[0] == zlib.crc32(data[16:])
+        assert blob.CBlob(kernel, data).status == FX_OK and python_accepts(data)
+    assert kernel.fx_blob_seal(None, 100) == FX_ERR_NULL
+    short = np.zeros(HDR - 1, dtype=np.uint8)
+    assert kernel.fx_blob_seal(native.ptr(short, C.c_uint8), len(short)) == FX_ERR_CORRUPT
+    assert not short.any()                                   # nothing written on error
+
+
 def test_write_blob_rejects_invalid_models(rng):
     model = scaled_model(rng, n_layers=2)
     for name, v in (("input_scale", 0.0), ("output_scale", float("nan")), ("output_scale", -1.0)):

@@ -23,7 +23,6 @@
 #include "fx_trainer.h"
 #include "fx_app_config.h"
 #include "fx_blob.h"
-#include "fx_crc32.h"
 #include "fx_fixed.h"
 #include "fx_proto.h"
 #include "fx_train.h"
@@ -68,9 +67,6 @@ void fx_trainer_get_stats(fx_trainer_stats *stats) {
 #define CFG_VERSION 1u
 #define CFG_FIXED 56u
 #define CFG_LAYER 36u
-/* Blob header (docs/blob.md): the CRC field and where the CRC'd bytes start. */
-#define BLOB_CRC_FIELD 12u
-#define BLOB_CRC_START 16u
 
 static uint64_t arena[(FX_APP_TRAIN_MAX + 7u) / 8u + 1u];
 
@@ -111,8 +107,7 @@ static void *take(size_t *used, size_t bytes) {
 }
 
 static void seal_blob(void) {
-    fx_put_u32(T.blob + BLOB_CRC_FIELD,
-               fx_crc32(0, T.blob + BLOB_CRC_START, T.len - BLOB_CRC_START));
+    (void)fx_blob_seal(T.blob, T.len); /* T.blob was parsed at begin: longer than its header */
 }
 
 /* theta's W of every trained layer back into the blob (the biases are already there). */

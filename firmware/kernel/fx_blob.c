@@ -187,3 +187,16 @@ fx_status fx_blob_parse(const uint8_t *blob, size_t len, fx_mlp_model *model,
     *model = parsed;
     return FX_OK;
 }
+
+fx_status fx_blob_seal(uint8_t *blob, size_t len)
+{
+    uint32_t crc;
+    if (blob == NULL) return FX_ERR_NULL;
+    if (len < FX_BLOB_HEADER_SIZE) return FX_ERR_CORRUPT;
+    crc = crc32(blob + CRC_START, len - CRC_START);
+    blob[HDR_CRC] = (uint8_t)crc;
+    blob[HDR_CRC + 1u] = (uint8_t)(crc >> 8);
+    blob[HDR_CRC + 2u] = (uint8_t)(crc >> 16);
+    blob[HDR_CRC + 3u] = (uint8_t)(crc >> 24);
+    return FX_OK;
+}

@@ -34,4 +34,9 @@ fx_status fx_blob_info_read(const uint8_t *blob, size_t len, fx_blob_info *info)
 fx_status fx_blob_parse(const uint8_t *blob, size_t len, fx_mlp_model *model,
                         fx_mlp_layer *layers, size_t max_layers);
 
+/* Rewrite the CRC field of a blob of len bytes whose contents were changed in place (e.g.
+ * weights after on-device training). Errors: NULL -> FX_ERR_NULL, len shorter than the
+ * header -> FX_ERR_CORRUPT. Touches only the CRC field. */
+fx_status fx_blob_seal(uint8_t *blob, size_t len);
+
 #endif
