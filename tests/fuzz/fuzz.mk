@@ -11,9 +11,7 @@ FUZZ_HDR     := $(FW_HDR) $(wildcard tests/fuzz/*.h)
 FUZZ_APP_SRC := $(FW_APP_SRC) $(FW_PROTO_SRC) $(KERNEL_SRC) tests/fuzz/fx_board_mem.c \
                 tests/fuzz/fx_mem_app.c
 FUZZ_INC     := $(FW_INC) -Itests/fuzz
-# clang warns where gcc does not (e.g. shifts in dead branches of kernel macros): warnings
-# are shown, not fatal, in the clang builds; `make lib cross firmware` keep -Werror.
-FUZZ_WARN    := $(filter-out -Werror,$(WARN))
+FUZZ_WARN    := $(WARN)   # -Werror as in every other build: clang must stay warning-free too
 
 .PHONY: fuzz fuzz-lib
 fuzz: $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/fuzz_blob $(FUZZ_DIR)/fuzz_dispatch
