@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from fxlearn import blob
-from fxlearn.bench.soak import reference_totals, run_soak, soak_model
+from fxlearn.bench.soak import (reference_totals, reference_training, run_soak, same_trained_params,
+                                soak_model, soak_training)
 from fxlearn.board import NativeBoard
 from fxlearn.device import Device
 from fxlearn.faultproxy import FaultProxy, Faults, _Pump, DirectionStats
@@ -154,15 +155,32 @@ def test_killed_board_is_a_clear_error(model_blob, through_proxy):
         board.stop()
 
 
-def test_soak_run_reports_exact(tmp_path):
-    r = run_soak("native", batches=50, faults=LINK_FAULTS, seed=2)
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_soak_run_reports_exact(mode):
+    r = run_soak("native", batches=50, faults=LINK_FAULTS, seed=2, mode=mode)
     assert r.exact, r.error
-    assert r.proxy.to_board.corrupted > 0
+    assert r.proxy.to_board.corrupted > 0 and r.link.resent > 0
+    if mode == "train":
+        assert r.steps == r.steps_reference and r.steps[0] == 50 and r.steps[1] > 0
+
+
+def test_training_soak_reference_tells_a_batch_applied_twice():
+    """The TRAIN soak's bit-for-bit check can fail: the same batches with one applied twice
+    give other final parameters than the reference (so exactly-once is what it measures)."""
+    setup = soak_training(4)
+    model = setup[0]
+    x, y = batches(model, 40)
+    once = reference_training(setup, x, y, 4)
+    twice = reference_training(soak_training(4), np.concatenate([x[:80], x[76:]]),
+                               np.concatenate([y[:80], y[76:]]), 4)
+    assert once.accepted > 0
+    assert not same_trained_params(blob.write_blob(twice.model), once.model, setup[1].first)
 
 
 @pytest.mark.slow
-def test_soak_1000_batches_at_one_percent_corruption():
-    r = run_soak("native", batches=1000, faults=LINK_FAULTS, seed=1)
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_soak_1000_batches_at_one_percent_corruption(mode):
+    r = run_soak("native", batches=1000, faults=LINK_FAULTS, seed=1, mode=mode)
     assert r.exact, r.error
     assert r.device == r.reference and r.device_batches == 1000
 
