@@ -770,10 +770,11 @@ static int32_t fxmp_small(mp_int_t x, int32_t lo, int32_t hi, const char *name) 
 
 /* Optimizer(n, q, *, dir_q=q, z_max=2^q, rounding=OPTIM_RHU, schedule=OPTIM_HALVE,
  * policy=OPTIM_RESET, c1_shift=13, shrink_shift=3, guess=False, min_lsb=False, pattern=False,
- * expand=0, box=0, ortho=0, seed=1): the host's optim.OptimConfig, field for field. */
+ * expand=0, box=0, ortho=0, seed=1, ray=0, ray_far=0, box_line=False): the host's
+ * optim.OptimConfig, field for field. */
 static mp_obj_t fxmp_optim_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
     enum { A_N, A_Q, A_DIR_Q, A_Z_MAX, A_ROUNDING, A_SCHEDULE, A_POLICY, A_C1, A_SHRINK, A_GUESS, A_MIN_LSB,
-           A_PATTERN, A_EXPAND, A_BOX, A_ORTHO, A_SEED, A_COUNT };
+           A_PATTERN, A_EXPAND, A_BOX, A_ORTHO, A_SEED, A_RAY, A_RAY_FAR, A_BOX_LINE, A_COUNT };
     /* built at run time: a native module's QSTRs are not compile-time constants */
     const mp_arg_t allowed[A_COUNT] = {
         { MP_QSTR_n, MP_ARG_REQUIRED | MP_ARG_OBJ, { .u_obj = MP_OBJ_NULL } },
@@ -792,6 +793,9 @@ static mp_obj_t fxmp_optim_make_new(const mp_obj_type_t *type, size_t n_args, si
         { MP_QSTR_box, MP_ARG_KW_ONLY | MP_ARG_INT, { .u_int = 0 } },
         { MP_QSTR_ortho, MP_ARG_KW_ONLY | MP_ARG_INT, { .u_int = 0 } },
         { MP_QSTR_seed, MP_ARG_KW_ONLY | MP_ARG_OBJ, { .u_obj = MP_OBJ_NULL } },
+        { MP_QSTR_ray, MP_ARG_KW_ONLY | MP_ARG_INT, { .u_int = 0 } },
+        { MP_QSTR_ray_far, MP_ARG_KW_ONLY | MP_ARG_INT, { .u_int = 0 } },
+        { MP_QSTR_box_line, MP_ARG_KW_ONLY | MP_ARG_BOOL, { .u_bool = false } },
     };
     mp_arg_val_t v[A_COUNT];
     mp_arg_parse_all_kw_array(n_args, n_kw, args, A_COUNT, allowed, v);
@@ -813,6 +817,9 @@ static mp_obj_t fxmp_optim_make_new(const mp_obj_type_t *type, size_t n_args, si
     cfg.expand = (uint8_t)fxmp_small(v[A_EXPAND].u_int, 0, FX_OPTIM_EXPAND_MAX, "Optimizer: expand");
     cfg.box = (uint8_t)fxmp_small(v[A_BOX].u_int, 0, FX_OPTIM_BOX_MAX, "Optimizer: box");
     cfg.ortho = (uint8_t)fxmp_small(v[A_ORTHO].u_int, 0, 2, "Optimizer: ortho");
+    cfg.ray = (uint8_t)fxmp_small(v[A_RAY].u_int, 0, FX_OPTIM_RAY_MAX, "Optimizer: ray");
+    cfg.ray_far = (uint8_t)fxmp_small(v[A_RAY_FAR].u_int, 0, FX_OPTIM_RAY_MAX, "Optimizer: ray_far");
+    cfg.box_line = v[A_BOX_LINE].u_bool;
     cfg.seed = v[A_SEED].u_obj == MP_OBJ_NULL ? 1u : (uint32_t)fxmp_get_range(v[A_SEED].u_obj, 0, UINT32_MAX, "Optimizer: seed");
     uint32_t n = (uint32_t)fxmp_get_range(v[A_N].u_obj, 1, FX_OPTIM_N_MAX, "Optimizer: n");
     fxmp_optim_t *self = mp_obj_malloc(fxmp_optim_t, type);

@@ -452,7 +452,7 @@ def optimizer_arguments(cfg) -> str:
     """fxlearn.Optimizer's keyword arguments (after n) for an optim.OptimConfig."""
     c = cfg.resolved()
     fields = ("q", "dir_q", "z_max", "rounding", "schedule", "policy", "c1_shift", "shrink_shift", "guess",
-              "min_lsb", "pattern", "expand", "box", "ortho", "seed")
+              "min_lsb", "pattern", "expand", "box", "ortho", "seed", "ray", "ray_far", "box_line")
     return ", ".join(f"{f}={getattr(c, f)!r}" for f in fields)
 
 

@@ -376,10 +376,11 @@ class Optimizer:
 
     def __init__(self, n, q, dir_q=None, z_max=None, rounding=OPTIM_RHU, schedule=OPTIM_HALVE, policy=OPTIM_RESET,
                  c1_shift=13, shrink_shift=3, guess=False, min_lsb=False, pattern=False, expand=0, box=0, ortho=0,
-                 seed=1):
+                 seed=1, ray=0, ray_far=0, box_line=False):
         ints = dict(rounding=(rounding, 0, 2), schedule=(schedule, 0, 1), policy=(policy, 0, 1),
                     c1_shift=(c1_shift, 0, 62), shrink_shift=(shrink_shift, 1, 8), expand=(expand, 0, 8),
-                    box=(box, 0, 3), ortho=(ortho, 0, 2))
+                    box=(box, 0, 3), ortho=(ortho, 0, 2), ray=(ray, 0, optim.RAY_MAX),
+                    ray_far=(ray_far, 0, optim.RAY_MAX))
         for v, lo, hi in ints.values():
             _int(v, lo, hi)
         cfg = optim.OptimConfig(q=_int(q, optim.Q_MIN, optim.Q_MAX),
@@ -388,7 +389,8 @@ class Optimizer:
                                 rounding=rounding, schedule=schedule, policy=policy, c1_shift=c1_shift,
                                 shrink_shift=shrink_shift, guess=bool(guess), min_lsb=bool(min_lsb),
                                 pattern=bool(pattern), expand=expand, box=box, ortho=ortho,
-                                seed=_int(seed, 0, (1 << 32) - 1))
+                                seed=_int(seed, 0, (1 << 32) - 1), ray=ray, ray_far=ray_far,
+                                box_line=bool(box_line))
         self.n = _int(n, 1, optim.N_MAX)
         self.opt = optim.Optimizer(cfg, self.n)
 

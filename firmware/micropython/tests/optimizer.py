@@ -22,6 +22,23 @@ def grad(x, dir_q):
     return array("i", [w[i] * (x[i] - target[i]) << (dir_q - 8) for i in range(n)])
 
 
+def descend(o, x, trial, iterations=12):
+    """Idle and Go: per direction, trials until one is accepted (1) or the optimizer gives up (-1)."""
+    trace = []
+    for it in range(iterations):
+        d = grad(x, 12)
+        o.direction(f(x), sum(v * v for v in d) >> 16)
+        while o.propose(x, d, trial):
+            go = o.report(f(trial))
+            trace.append(int(go))
+            if go:
+                o.commit(x, d)
+                break
+        else:
+            trace.append(-1)
+    return "".join(str(v) for v in trace)
+
+
 modes = [("paper", dict(ortho=1)), ("plain", dict(schedule=fx.OPTIM_INTERP, shrink_shift=2, guess=True)),
          ("wide", dict(schedule=fx.OPTIM_INTERP, shrink_shift=2, guess=True, min_lsb=True, pattern=True, expand=2,
                        box=3, ortho=2)),
@@ -32,19 +49,16 @@ for name, kw in modes:
         o = fx.Optimizer(n, 8, dir_q=12, **kw)
         x = array(kind, r.ints(n, -2000, 2000))
         trial = array(kind, [0] * n)
-        trace = []
-        for it in range(12):
-            d = grad(x, 12)
-            o.direction(f(x), sum(v * v for v in d) >> 16)
-            while o.propose(x, d, trial):
-                go = o.report(f(trial))
-                trace.append(int(go))
-                if go:
-                    o.commit(x, d)
-                    break
-            else:
-                trace.append(-1)
-        print("optimizer", name, kind, f(x), list(x), "".join(str(v) for v in trace), o.stats())
+        trace = descend(o, x, trial)
+        print("optimizer", name, kind, f(x), list(x), trace, o.stats())
+
+# Near the optimum the ordinary steps vanish: the lattice search (ray, box, far ray) takes over.
+for box_line in (False, True):
+    o = fx.Optimizer(n, 8, dir_q=12, z_max=16, min_lsb=True, ray=3, box=2, box_line=box_line, ray_far=2)
+    x = array("h", [target[i] + (3, -2, 1, 5, -4, 2)[i] for i in range(n)])
+    trial = array("h", [0] * n)
+    trace = descend(o, x, trial)
+    print("optimizer search", box_line, f(x), list(x), trace, o.stats())
 
 v = array("i", [3, -7, 7, 0, 1])
 z = array("q", [0] * 5)
@@ -57,6 +71,7 @@ x3, d3, t3 = array("h", [1, 2, 3]), array("i", [1, 1, 1]), array("h", [0, 0, 0])
 print("optimizer errors", error(fx.Optimizer, 0, 8), error(fx.Optimizer, 3, 0), error(fx.Optimizer, 3, 25),
       error(fx.Optimizer, 3, 8, dir_q=31), error(fx.Optimizer, 3, 8, z_max=0), error(fx.Optimizer, 3, 8, rounding=3),
       error(fx.Optimizer, 3, 8, box=4), error(fx.Optimizer, 3, 8, ortho=3), error(fx.Optimizer, 3, 8, shrink_shift=0),
+      error(fx.Optimizer, 3, 8, ray=9), error(fx.Optimizer, 3, 8, ray_far=-1),
       error(o.propose, x3, d3, t3), error(o.report, 5), error(o.commit, x3, d3), error(o.direction, 0, -1),
       error(fx.comp_coef, array("i", [0, 0]), 8), error(fx.comp_coef, array("i"), 8), error(fx.comp_coef, v, 25),
       error(fx.comp_vector, v, 8, array("q", [0] * 4)), error(fx.comp_vector, v, 8, array("i", [0] * 5)))
