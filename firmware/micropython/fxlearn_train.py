@@ -52,31 +52,10 @@ def load_array(path, typecode):
         return array(typecode, f.read())
 
 
-def _crc32(data):
-    try:
-        import binascii
-        return binascii.crc32(data) & 0xFFFFFFFF
-    except (ImportError, AttributeError):
-        crc = 0xFFFFFFFF
-        for byte in data:
-            crc ^= byte
-            for _ in range(8):
-                crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
-        return crc ^ 0xFFFFFFFF
-
-
-def seal(blob):
-    """Recompute the blob's CRC-32 (bytes 16..total_size, stored at 12) after training."""
-    total = _u32(blob, 8)
-    crc = _crc32(memoryview(blob)[16:total])
-    for i in range(4):
-        blob[12 + i] = (crc >> (8 * i)) & 0xFF
-    return blob
-
-
 def save(model, path):
     """Write the model's blob, CRC updated, to a file (it loads on any fxlearn target)."""
-    blob = seal(model.blob())
+    blob = model.blob()
+    fxlearn.blob_seal(blob)
     with open(path, "wb") as f:
         f.write(blob)
 
@@ -187,3 +166,31 @@ def evaluate(model, samples, batch=64):
         right += model.correct(x, y)
         seen += len(y)
     return right, seen
+
+
+def outputs(model, samples, batch=16, report=True):
+    """The model's logits on every sample and the evaluation the bare-metal firmware does
+    (samples right, softmax loss summed in Q12 nats): what `fxlearn mp validate` compares
+    with the host reference. Prints per batch "@out <first sample> <base64 int16 logits>",
+    then "@outputs <correct> <loss sum> <samples>"; returns (correct, loss, samples)."""
+    import binascii
+    n_in, n_out = model.sizes()[0], model.sizes()[-1]
+    mult, shift = model.loss_scale()
+    right = loss = seen = 0
+    out = None
+    for start, x, y in samples.batches(batch):
+        count = len(y)
+        if out is None or len(out) != count * n_out:
+            out = array("h", bytes(2 * count * n_out))
+        logits = memoryview(out)
+        for i in range(count):
+            z = logits[i * n_out:(i + 1) * n_out]
+            model.forward(x[i * n_in:(i + 1) * n_in], z)
+            loss += fxlearn.softmax_xent_s16(z, y[i], mult, shift)
+            right += fxlearn.argmax_s16(z) == y[i]
+        seen += count
+        if report:
+            print("@out", start, binascii.b2a_base64(out).decode().strip())
+    if report:
+        print("@outputs", right, loss, seen)
+    return right, loss, seen

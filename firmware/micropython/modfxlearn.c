@@ -452,6 +452,16 @@ static mp_obj_t fxmp_argmax_s16(mp_obj_t x_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(fxmp_argmax_s16_obj, fxmp_argmax_s16);
 
+/* blob_seal(blob): rewrite the CRC of a blob (bytearray) changed in place, e.g. a model after
+ * training, so that it loads on any fxlearn target. */
+static mp_obj_t fxmp_blob_seal(mp_obj_t blob_in) {
+    size_t n;
+    uint8_t *blob = fxmp_buffer(blob_in, FXMP_BYTES, true, &n, "blob_seal: blob");
+    fxmp_check(fx_blob_seal(blob, n), "blob_seal");
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(fxmp_blob_seal_obj, fxmp_blob_seal);
+
 /* snap_s16(x, levels): in place, each x to the nearest of the ascending int16 levels. */
 static mp_obj_t fxmp_snap_s16(mp_obj_t x_in, mp_obj_t levels_in) {
     size_t n, n_levels;
@@ -1265,6 +1275,7 @@ static MP_DEFINE_CONST_FUN_OBJ_1(fxmp_trainer_n_params_obj, fxmp_trainer_n_param
     F(MP_QSTR_quant_level, fxmp_quant_level_obj) \
     F(MP_QSTR_relu_s16, fxmp_relu_s16_obj) \
     F(MP_QSTR_argmax_s16, fxmp_argmax_s16_obj) \
+    F(MP_QSTR_blob_seal, fxmp_blob_seal_obj) \
     F(MP_QSTR_snap_s16, fxmp_snap_s16_obj) \
     F(MP_QSTR_dense_s16, fxmp_dense_s16_obj) \
     F(MP_QSTR_dense_s16_s8, fxmp_dense_s16_s8_obj) \

@@ -18,7 +18,6 @@ import numpy as np
 
 from . import blob as blob_mod
 from . import data as data_mod
-from . import loss as loss_ref
 from . import protocol as P
 from .board import BOARDS, BoardError, _load_plugins, open_board
 from .device import DEFAULT_BATCH_SIZE, Device
@@ -142,25 +141,16 @@ def infer(model_path, data_name, split, limit, show, port, baud, timeout):
 
 
 def train_setup(model, layers: str, batch: int, lr: float, rounding: str, ortho: int):
-    """(trainable model, TrainParams, theta, OptimConfig) for training the board's model.
-    Trained layers must be int16 weights (Q12). Activation scales come from the model: the
-    output scale, and each trained layer's input scale from its requantization scale
-    (s_in = scale * s_out * 2^q), so that W is read as Q(q)."""
-    from . import optim, quant, train
+    """(TrainParams, theta, OptimConfig) for training the board's model. Trained layers must
+    be int16 weights (Q12); the activation scales come from the model (train.act_scales_of)."""
+    from . import optim, train
     q = 12
     first = len(model.layers) - 1 if layers == "last" else 0
-    for k in range(first, len(model.layers)):
-        if model.layers[k].fmt != quant.FMT_INT16:
-            raise click.ClickException(f"layer {k} is not int16: make it trainable first "
-                                       f"(train.make_trainable) or train --layers last")
-    scales = [0.0] * (len(model.layers) + 1)
-    scales[-1] = model.output_scale
-    for k in range(len(model.layers) - 1, -1, -1):
-        layer = model.layers[k]
-        rq = float(np.median(np.asarray(layer.mult) * 2.0 ** (np.asarray(layer.shift) - 31)))
-        scales[k] = rq * scales[k + 1] * 2.0 ** q
-    scales[0] = model.input_scale
-    p, theta = train.plan(model, scales, first, batch, q=q)
+    try:
+        train.check_trainable(model, first)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    p, theta = train.plan(model, train.act_scales_of(model, q), first, batch, q=q)
     by_name = {v: k for k, v in optim.ROUNDING_NAMES.items()}
     cfg = train.optimizer_config(lr, q=q, rounding=by_name[rounding], ortho=ortho)
     return p, theta, cfg
@@ -223,23 +213,6 @@ def train(model_path, data_name, split, limit, epochs, batch_size, layers, lr, r
 
 # ------------------------------------------------------------------ validate
 
-def float_reference(model, x_float) -> np.ndarray:
-    """Logits (real units) of the integer model's own weights computed in float: no rounding,
-    no requantization error, the same clamps. What the integers approximate."""
-    a = np.asarray(x_float, dtype=np.float64) / model.input_scale
-    for layer in model.layers:
-        scale = np.asarray(layer.mult, dtype=np.float64) * 2.0 ** (np.asarray(layer.shift) - 31)
-        acc = a @ np.asarray(layer.weight, dtype=np.float64).T + np.asarray(layer.bias)
-        a = np.clip(acc * scale, layer.act_min, layer.act_max)
-    return a * model.output_scale
-
-
-def xent_nats(logits, y) -> float:
-    z = logits - logits.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-logp[np.arange(len(y)), y].mean())
-
-
 @click.command("validate")
 @click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
 @data_options
@@ -250,41 +223,20 @@ def xent_nats(logits, y) -> float:
 def validate(model_path, data_name, split, limit, float_path, port, baud, timeout):
     """Run the same data through the board, the bit-exact integer reference and the float
     reference; report bit-exact agreement and the accuracy/loss gap. Exit 1 on any mismatch."""
+    from .validate import BoardRun, compare, float_model_logits
     data, model = read_blob_file(model_path)
     x, y = dataset_split(data_name, split)
     x, y = x[:limit], y[:limit]
     x_int = model.quantize_input(x)
-    z_ref = model.forward(x_int)
-    info = blob_mod.blob_info(data)
-    _, q12 = loss_ref.softmax_xent(z_ref, y, info.loss_mult, info.loss_shift)
     with connect(port, baud, timeout) as dev:
         dev.upload(data, progress=True)
         board = dev.infer(x_int, outputs=True, progress=True)
         stream = dev.evaluate(x_int, y, progress=True)
-    if float_path:
-        from .nn import MLP
-        z_float = MLP.load(float_path).forward(x)
-        float_name = f"float model {float_path}"
-    else:
-        z_float = float_reference(model, x)
-        float_name = "float (integer model's weights, exact arithmetic)"
-    same_logits = np.all(board.outputs == z_ref, axis=1)
-    same_stream = (stream.correct, stream.loss) == (int((z_ref.argmax(1) == y).sum()), int(q12.sum()))
-    acc_int = float(np.mean(z_ref.argmax(1) == y))
-    acc_float = float(np.mean(z_float.argmax(1) == y))
-    loss_int = xent_nats(z_ref * model.output_scale, y)
-    loss_float = xent_nats(z_float, y)
-    n = len(y)
-    click.echo(f"{n} samples of {data_name} ({split}), model {model_path}")
-    click.echo(f"bit-exact logits, board vs reference:  {int(same_logits.sum())}/{n}")
-    click.echo(f"on-device evaluation vs reference:     {'identical' if same_stream else 'DIFFERENT'} "
-               f"(correct {stream.correct}, loss {stream.loss} Q12)")
-    click.echo(f"{'':32}{'accuracy':>10}{'loss (nats)':>14}")
-    click.echo(f"{'board':32}{np.mean(board.classes == y):>10.4f}{stream.mean_loss:>14.4f}")
-    click.echo(f"{'integer reference':32}{acc_int:>10.4f}{loss_int:>14.4f}")
-    click.echo(f"{float_name[:31]:32}{acc_float:>10.4f}{loss_float:>14.4f}")
-    click.echo(f"{'gap (integer - float)':32}{acc_int - acc_float:>+10.4f}{loss_int - loss_float:>+14.4f}")
-    if not (same_logits.all() and same_stream):
+    report = compare(data, x, y, BoardRun(board.outputs, stream.correct, stream.loss),
+                     **float_model_logits(float_path, x),
+                     title=f"{len(y)} samples of {data_name} ({split}), model {model_path}")
+    click.echo(report.text())
+    if not report.ok:
         sys.exit(1)
 
 

@@ -318,10 +318,13 @@ def dataset_bytes(x, labels, classes: int) -> bytes:
 class TrainSpec:
     """Everything that decides an on-device training run, so that the host can redo it exactly.
 
-    The model: an MLP (64, hidden..., 10) with He-normal weights of `seed` (nn.MLP.init), in the
-    fixed-point design of docs/training.md (train.from_float); layers first.. are trained by
-    SGD (`lr`, `batch`, train.plan). The data: digits (data.load), the first `limit` training
-    samples (0: all). Batch order: `stream` serves every epoch a new permutation (train.epochs,
+    The model: `model`, a blob file (a user's model: its layers first.. must be int16, its
+    activation scales are read from its requantization scales, train.act_scales_of, as the
+    bare-metal `fxlearn train` does), or by default an MLP (64, hidden..., 10) with He-normal
+    weights of `seed` (nn.MLP.init) in the fixed-point design of docs/training.md
+    (train.from_float). Layers first.. (negative: from the end, -1 the last) are trained by
+    the quantized optimizer (`lr`, `batch`, train.plan). The data: `dataset` (data.load), the
+    first `limit` training samples (0: all). Batch order: `stream` serves every epoch a new permutation (train.epochs,
     the order train.fit uses); a dataset file on the board is read in one fixed order (the
     permutation of epoch 0)."""
     hidden: tuple = (32,)
@@ -335,6 +338,7 @@ class TrainSpec:
     dataset: str = "digits"
     rounding: int = 0           # the optimizer's update rounding (optim.RHU / STOCHASTIC / ERROR_FEEDBACK)
     ortho: int = 0              # its compensation vector (0 off, 1 the paper's +z, 2 +z then -z)
+    model: str = ""             # a blob file to train (default: the MLP above)
 
     def to_json(self) -> dict:
         from dataclasses import asdict
@@ -360,10 +364,11 @@ class Prepared:
     optim: object               # optim.OptimConfig
     x: object                   # int16 training inputs [n, 64]
     labels: object              # [n]
-    x_test: object
+    x_test: object              # float test inputs (the validate report quantizes them)
     y_test: object
     classes: int
     schedule: list              # per epoch: the sample indices of each batch, in order
+    first: int                  # the first trained layer (spec.first, counted from the front)
 
 
 def prepare(spec: TrainSpec) -> Prepared:
@@ -372,16 +377,27 @@ def prepare(spec: TrainSpec) -> Prepared:
     from . import blob, data, nn, train
 
     ds = data.load(spec.dataset)
-    design = train.FixedPointDesign()
-    init = nn.MLP.init((ds.n_features, *spec.hidden, ds.n_classes), seed=spec.seed)
-    model = train.from_float(init.weights, init.biases, design)
-    cache = spec.batch if spec.first else 0
-    params, theta = train.plan(model, design.act_scales(len(model.layers)), spec.first, spec.batch, q=design.q,
-                               dir_q=design.dir_q, x_max=4096, cache=cache)
-    cfg = train.optimizer_config(spec.lr, q=design.q, dir_q=design.dir_q, rounding=spec.rounding, ortho=spec.ortho)
+    if spec.model:
+        model = blob.read_blob(Path(spec.model).read_bytes())
+        q, dir_q, x_max = 12, 24, 32768
+        act_scales = train.act_scales_of(model, q)
+    else:
+        design = train.FixedPointDesign()
+        init = nn.MLP.init((ds.n_features, *spec.hidden, ds.n_classes), seed=spec.seed)
+        model = train.from_float(init.weights, init.biases, design)
+        q, dir_q, x_max = design.q, design.dir_q, 4096
+        act_scales = design.act_scales(len(model.layers))
+    first = spec.first + len(model.layers) if spec.first < 0 else spec.first
+    train.check_trainable(model, first)
+    if model.layers[0].n_in != ds.n_features or model.layers[-1].n_out != ds.n_classes:
+        raise ValueError(f"the model maps {model.layers[0].n_in} inputs to {model.layers[-1].n_out} "
+                         f"outputs; {spec.dataset} has {ds.n_features} features and {ds.n_classes} classes")
+    cache = spec.batch if first else 0
+    params, theta = train.plan(model, act_scales, first, spec.batch, q=q, dir_q=dir_q, x_max=x_max, cache=cache)
+    cfg = train.optimizer_config(spec.lr, q=q, dir_q=dir_q, rounding=spec.rounding, ortho=spec.ortho)
     cfg.validate(len(theta))
     n = len(ds.x_train) if spec.limit <= 0 else min(spec.limit, len(ds.x_train))
-    x = train.quantize_input(ds.x_train[:n], model.input_scale)
+    x = model.quantize_input(ds.x_train[:n])
     labels = ds.y_train[:n]
     schedule = [list(b) for b in train.epochs(n, spec.epochs, spec.batch, spec.seed)]
     if not spec.stream:
@@ -392,7 +408,7 @@ def prepare(spec: TrainSpec) -> Prepared:
     scales = np.array([getattr(s, f) for s in params.layers for f in train.LayerScales.__dataclass_fields__],
                       dtype="<i4")
     return Prepared(blob.write_blob(model), scales.tobytes(), theta.astype("<i2").tobytes(), params, cfg, x, labels,
-                    train.quantize_input(ds.x_test, model.input_scale), ds.y_test, ds.n_classes, schedule)
+                    ds.x_test, ds.y_test, ds.n_classes, schedule, first)
 
 
 STEP_FIELDS = ("loss", "loss_trial", "n", "correct", "changed", "accepted")
@@ -457,13 +473,16 @@ def optimizer_arguments(cfg) -> str:
 
 
 class _Server:
-    """The host end of a training run: answers fxlearn_train.StreamSamples' requests (@header,
-    @batch) with the scheduled samples and collects the @step lines."""
+    """The host end of a script on the board that reads fxlearn_train.StreamSamples: answers
+    its requests (@header, @batch) with the scheduled samples, and collects what it reports:
+    @step lines (fit), @out / @outputs lines (outputs)."""
 
-    def __init__(self, prep: Prepared, write: Callable[[bytes], None], on_step: Callable[[tuple], None] | None):
-        self.prep, self.write, self.on_step = prep, write, on_step
-        self.batches = iter([idx for epoch in prep.schedule for idx in epoch])
-        self.steps, self.other, self._pending = [], [], b""
+    def __init__(self, x, labels, classes: int, batches, write: Callable[[bytes], None],
+                 on_step: Callable[[tuple], None] | None = None, on_out: Callable[[int], None] | None = None):
+        self.x, self.labels, self.classes = x, labels, classes
+        self.write, self.on_step, self.on_out = write, on_step, on_out
+        self.batches = iter(batches)
+        self.steps, self.outputs, self.totals, self.other, self._pending = [], [], None, [], b""
 
     def _answer(self, data: bytes) -> None:
         self.write(binascii.b2a_base64(data, newline=False) + b"\n")
@@ -475,18 +494,25 @@ class _Server:
         if not words:
             return
         if words[0] == "@header":
-            self._answer(dataset_header(self.prep.x.shape[1], len(self.prep.x), self.prep.classes))
+            self._answer(dataset_header(self.x.shape[1], len(self.x), self.classes))
         elif words[0] == "@batch":
             idx = next(self.batches, None)
             if idx is None or int(words[2]) != len(idx):
                 raise MpError(f"the board asks for {words[2]} samples at {words[1]}: not the next scheduled batch")
-            self._answer(np.ascontiguousarray(self.prep.x[idx], dtype="<i2").tobytes()
-                         + np.ascontiguousarray(self.prep.labels[idx], dtype="<u2").tobytes())
+            self._answer(np.ascontiguousarray(self.x[idx], dtype="<i2").tobytes()
+                         + np.ascontiguousarray(self.labels[idx], dtype="<u2").tobytes())
         elif words[0] == "@step":
             st = tuple(int(w) for w in words[1:2] + words[3:])   # epoch, then the stats (not the start)
             self.steps.append(st)
             if self.on_step:
                 self.on_step(st)
+        elif words[0] == "@out":
+            out = np.frombuffer(binascii.a2b_base64(words[2]), dtype="<i2")
+            self.outputs.append(out)
+            if self.on_out:
+                self.on_out(len(out))
+        elif words[0] == "@outputs":
+            self.totals = tuple(int(w) for w in words[1:4])
         elif words[0] not in ("@epoch", "@optimizer", "@done"):
             self.other.append(line)
 
@@ -500,40 +526,23 @@ class _Server:
         self.feed(b"\n")
 
     def failure(self, err: str) -> MpError:
-        return MpError("training failed on the board:\n" + err + "\n".join(self.other[-20:]))
+        return MpError("the script failed on the board:\n" + err + "\n".join(self.other[-20:]))
 
 
-def _train_code(prep: Prepared, spec: TrainSpec, workdir: str) -> str:
-    return TRAIN_SCRIPT.format(
-        model=f"{workdir}/model.fxb", scales=f"{workdir}/scales.bin", theta=f"{workdir}/theta.bin",
-        optim=optimizer_arguments(prep.optim), first=spec.first, slope_shift=prep.params.slope_shift,
-        cache=prep.params.cache, epochs=spec.epochs, batch=spec.batch, out=f"{workdir}/trained.fxb",
-        samples="ft.StreamSamples()" if spec.stream else f"ft.FileSamples({workdir + '/train.fxd'!r})")
+def _training_server(prep: Prepared, write, on_step=None) -> _Server:
+    return _Server(prep.x, prep.labels, prep.classes, [idx for epoch in prep.schedule for idx in epoch],
+                   write, on_step)
 
 
-def _training_files(prep: Prepared, spec: TrainSpec) -> dict:
-    files = {"model.fxb": prep.blob, "scales.bin": prep.scales, "theta.bin": prep.theta}
-    if not spec.stream:
-        files["train.fxd"] = dataset_bytes(prep.x, prep.labels, prep.classes)
-    return files
-
-
-def train_on_board(board: "Board", spec: TrainSpec, prep: Prepared | None = None, workdir: str = "/fxdata",
-                   on_step: Callable[[tuple], None] | None = None, timeout: float = 120) -> RunResult:
-    """Upload the model and scales (and the dataset file unless streaming), train on the board
-    with fxlearn_train.fit (serving the samples when streaming), fetch the trained blob."""
+def _exec_serving(board: "Board", code: str, server: _Server, timeout: float) -> None:
+    """Run `code` on the board's raw REPL while the server answers its sample requests."""
     from mpremote.transport import TransportError
 
-    prep = prep or prepare(spec)
-    board.makedirs(workdir)
-    for name, data in _training_files(prep, spec).items():
-        board.write_file(f"{workdir}/{name}", data)
     serial = board.transport.serial
-    server = _Server(prep, serial.write, on_step)
     try:
-        board.transport.exec_raw_no_follow(_train_code(prep, spec, workdir))
+        board.transport.exec_raw_no_follow(code)
     except TransportError as e:
-        raise MpError(f"board did not accept the training script: {e}") from None
+        raise MpError(f"board did not accept the script: {e}") from None
     # raw REPL: output, \x04, error output, \x04, then the ">" prompt the next command waits for:
     # read byte by byte so as not to swallow the prompt
     deadline = time.monotonic() + timeout
@@ -559,7 +568,62 @@ def train_on_board(board: "Board", spec: TrainSpec, prep: Prepared | None = None
     server.close()
     if err.strip():
         raise server.failure(err.decode(errors="replace"))
+
+
+def _train_code(prep: Prepared, spec: TrainSpec, workdir: str) -> str:
+    return TRAIN_SCRIPT.format(
+        model=f"{workdir}/model.fxb", scales=f"{workdir}/scales.bin", theta=f"{workdir}/theta.bin",
+        optim=optimizer_arguments(prep.optim), first=prep.first, slope_shift=prep.params.slope_shift,
+        cache=prep.params.cache, epochs=spec.epochs, batch=spec.batch, out=f"{workdir}/trained.fxb",
+        samples="ft.StreamSamples()" if spec.stream else f"ft.FileSamples({workdir + '/train.fxd'!r})")
+
+
+def _training_files(prep: Prepared, spec: TrainSpec) -> dict:
+    files = {"model.fxb": prep.blob, "scales.bin": prep.scales, "theta.bin": prep.theta}
+    if not spec.stream:
+        files["train.fxd"] = dataset_bytes(prep.x, prep.labels, prep.classes)
+    return files
+
+
+def train_on_board(board: "Board", spec: TrainSpec, prep: Prepared | None = None, workdir: str = "/fxdata",
+                   on_step: Callable[[tuple], None] | None = None, timeout: float = 120) -> RunResult:
+    """Upload the model and scales (and the dataset file unless streaming), train on the board
+    with fxlearn_train.fit (serving the samples when streaming), fetch the trained blob."""
+    prep = prep or prepare(spec)
+    board.makedirs(workdir)
+    for name, data in _training_files(prep, spec).items():
+        board.write_file(f"{workdir}/{name}", data)
+    server = _training_server(prep, board.transport.serial.write, on_step)
+    _exec_serving(board, _train_code(prep, spec, workdir), server, timeout)
     return RunResult(server.steps, board.read_file(f"{workdir}/trained.fxb"))
+
+
+OUTPUTS_SCRIPT = """\
+import fxlearn_train as ft
+ft.outputs(ft.load({model!r}), ft.StreamSamples(), {batch})
+"""
+
+
+def evaluate_on_board(board: "Board", data: bytes, x_int, labels, classes: int, batch: int = 16,
+                      workdir: str = "/fxdata", on_out: Callable[[int], None] | None = None,
+                      timeout: float = 120):
+    """The model (blob `data`) on the board over the samples, streamed from the host: its
+    logits and its own evaluation (fxlearn_train.outputs), as a validate.BoardRun."""
+    import numpy as np
+
+    from .validate import BoardRun
+
+    board.makedirs(workdir)
+    board.write_file(f"{workdir}/validate.fxb", data)
+    n = len(x_int)
+    server = _Server(np.asarray(x_int), np.asarray(labels), classes,
+                     [np.arange(s, min(s + batch, n)) for s in range(0, n, batch)],
+                     board.transport.serial.write, on_out=on_out)
+    _exec_serving(board, OUTPUTS_SCRIPT.format(model=f"{workdir}/validate.fxb", batch=batch), server, timeout)
+    if server.totals is None or server.totals[2] != n:
+        raise MpError(f"the board evaluated {server.totals and server.totals[2]} of {n} samples")
+    logits = np.concatenate(server.outputs).reshape(n, -1) if server.outputs else np.zeros((0, 0))
+    return BoardRun(logits.astype(np.int64), server.totals[0], server.totals[1])
 
 
 def train_on_unix(binary: Path, spec: TrainSpec, prep: Prepared | None = None, micropypath: str | None = None,
@@ -582,7 +646,7 @@ def train_on_unix(binary: Path, spec: TrainSpec, prep: Prepared | None = None, m
             proc.stdin.write(data)
             proc.stdin.flush()
 
-        server = _Server(prep, write, on_step)
+        server = _training_server(prep, write, on_step)
         try:
             while True:
                 chunk = os.read(proc.stdout.fileno(), 65536)
@@ -604,8 +668,9 @@ def train_on_unix(binary: Path, spec: TrainSpec, prep: Prepared | None = None, m
 
 
 @dataclass
-class Validation:
-    """Device run against the host reference: the validate report."""
+class RunCheck:
+    """A training run on the board against the same run on the host: every step's statistics
+    and the trained model (`fxlearn mp replay`, and the first part of `mp train`'s report)."""
     steps_device: int
     steps_reference: int
     first_step_mismatch: int | None      # index of the first differing step, None if all agree
@@ -621,7 +686,7 @@ class Validation:
                 and self.steps_device == self.steps_reference)
 
     def report(self) -> str:
-        lines = ["fxlearn validate: MicroPython board vs host integer reference",
+        lines = ["training run: MicroPython board vs host integer reference",
                  f"  training steps  : {self.steps_device} on the board, {self.steps_reference} in the reference, "
                  + ("all identical (loss, trial loss, n, correct, changed, accepted)" if self.first_step_mismatch is None
                     else f"first difference at step {self.first_step_mismatch}"),
@@ -633,7 +698,7 @@ class Validation:
         return "\n".join(lines)
 
 
-def validate(prep: Prepared, device: RunResult, reference: RunResult) -> Validation:
+def check_run(prep: Prepared, device: RunResult, reference: RunResult) -> RunCheck:
     import numpy as np
 
     from . import blob
@@ -645,6 +710,6 @@ def validate(prep: Prepared, device: RunResult, reference: RunResult) -> Validat
     dev_model, ref_model = blob.read_blob(device.blob), blob.read_blob(reference.blob)
     differing = sum(int(np.sum(a.weight != b.weight) + np.sum(a.bias != b.bias))
                     for a, b in zip(dev_model.layers, ref_model.layers))
-    acc = lambda m: float(np.mean(m.predict(prep.x_test) == prep.y_test))
-    return Validation(len(device.steps), len(reference.steps), first_bad, device.blob == reference.blob,
+    acc = lambda m: float(np.mean(m.predict(m.quantize_input(prep.x_test)) == prep.y_test))
+    return RunCheck(len(device.steps), len(reference.steps), first_bad, device.blob == reference.blob,
                       len(device.blob), differing, acc(dev_model), acc(ref_model))

@@ -348,6 +348,31 @@ def make_trainable(model: IntModel, k: int, unit, q: int) -> IntModel:
     return out
 
 
+def act_scales_of(model: IntModel, q: int = 12) -> list[float]:
+    """The activation scales (train.plan's act_scales) implied by a model whose trained layers
+    hold Q(q) weights, for a blob that does not store its hidden scales: the output scale,
+    then down the layers each one's input scale from its requantization scale (s_in = scale *
+    s_out * 2^q, the median over channels), and the model's input scale."""
+    scales = [0.0] * (len(model.layers) + 1)
+    scales[-1] = model.output_scale
+    for k in range(len(model.layers) - 1, -1, -1):
+        layer = model.layers[k]
+        rq = float(np.median(np.asarray(layer.mult) * 2.0 ** (np.asarray(layer.shift) - 31)))
+        scales[k] = rq * scales[k + 1] * 2.0 ** q
+    scales[0] = model.input_scale
+    return scales
+
+
+def check_trainable(model: IntModel, first: int) -> None:
+    """ValueError unless layers first.. hold int16 weights (the formats the trainer moves)."""
+    if not 0 <= first < len(model.layers):
+        raise ValueError(f"first trained layer {first} outside 0..{len(model.layers) - 1}")
+    for k in range(first, len(model.layers)):
+        if model.layers[k].fmt != quant.FMT_INT16:
+            raise ValueError(f"layer {k} is not int16: make it trainable first "
+                             f"(train.make_trainable) or train the last layer only")
+
+
 def grad_shift_for(batch: int, a_max: int) -> int:
     """Smallest pre-shift for which no accumulator can saturate within a batch: batch times the
     largest addition (|g| <= 2^15 times |a| <= a_max, rounded) fits in int32."""

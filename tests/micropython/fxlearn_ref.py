@@ -12,7 +12,9 @@ docs/kernel.md independently of the C.
 from __future__ import annotations
 
 import runpy
+import struct
 import sys
+import zlib
 from array import array
 from pathlib import Path
 
@@ -248,6 +250,13 @@ def argmax_s16(x):
     if not len(view):
         raise ValueError("x is empty")
     return int(act.argmax(view.tolist()))
+
+
+def blob_seal(data):
+    view = _buf(data, "bytes", writable=True)
+    if len(view) < blob.HEADER_SIZE:
+        raise ValueError("FX_ERR_CORRUPT")
+    view[12:16] = struct.pack("<I", zlib.crc32(view[blob.CRC_START:]))
 
 
 def snap_s16(x, levels):

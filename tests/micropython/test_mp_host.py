@@ -5,11 +5,14 @@ kernel through ctypes, step by step and in the trained model."""
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fxlearn import mp, native
+from fxlearn import blob, mp, native, train
+from fxlearn.bench.soak import soak_model
 from fxlearn.mp_cli import mp as mp_cli
 
 
@@ -25,7 +28,7 @@ def test_unix_port_training_is_bit_exact(unix_builds, stream, first):
     reference = mp.reference_run(prep, spec, kernel=native.load())
     for binary, path in ((unix_builds.unix, None), (unix_builds.unix_stock, str(unix_builds.dist("x64")))):
         run = mp.train_on_unix(binary, spec, prep, micropypath=path)
-        v = mp.validate(prep, run, reference)
+        v = mp.check_run(prep, run, reference)
         assert v.ok, v.report()
         assert v.steps_device == 2 * 4
 
@@ -39,10 +42,10 @@ def test_validate_reports_a_changed_model(unix_builds):
     tampered[-40] ^= 1                  # a bias byte of the last layer (the CRC is not re-sealed)
     steps = [tuple(s) for s in run.steps]
     steps[1] = steps[1][:1] + (steps[1][1] + 1,) + steps[1][2:]
-    v = mp.validate(prep, mp.RunResult(steps, run.blob), reference)
+    v = mp.check_run(prep, mp.RunResult(steps, run.blob), reference)
     assert not v.ok and v.first_step_mismatch == 1 and v.blob_identical
     with pytest.raises(ValueError):     # a corrupted model does not load at all
-        mp.validate(prep, mp.RunResult(run.steps, bytes(tampered)), reference)
+        mp.check_run(prep, mp.RunResult(run.steps, bytes(tampered)), reference)
 
 
 @pytest.mark.emulator
@@ -56,18 +59,76 @@ def test_cli_train_and_fetch_over_the_emulator_pty(qemu_builds, tmp_path):
                                    "--limit", "64", "--out", str(out), "--run", str(record)])
         assert r.exit_code == 0, r.output
         assert "BIT-EXACT" in r.output and "module in firmware" in r.output
+        assert re.search(r"bit-exact logits, board vs reference:  (\d+)/\1\n", r.output), r.output
+        assert "on-device evaluation vs reference:     identical" in r.output
         fetched = tmp_path / "fetched.fxb"
         r = runner.invoke(mp_cli, ["--port", port, "--no-reset", "fetch", "/fxdata/trained.fxb", str(fetched)])
         assert r.exit_code == 0, r.output
         assert fetched.read_bytes() == out.read_bytes()
     assert len(json.loads(record.read_text())["steps"]) == 8
-    r = runner.invoke(mp_cli, ["validate", str(record)])
+    r = runner.invoke(mp_cli, ["replay", str(record)])
     assert r.exit_code == 0 and "BIT-EXACT" in r.output, r.output
     changed = bytearray(out.read_bytes())
     changed[100:104] = b"\0\0\0\0"
     (tmp_path / "changed.fxb").write_bytes(changed)
-    r = runner.invoke(mp_cli, ["validate", str(record), "--trained", str(tmp_path / "changed.fxb")])
+    r = runner.invoke(mp_cli, ["replay", str(record), "--trained", str(tmp_path / "changed.fxb")])
     assert r.exit_code != 0
+
+
+def report_lines(output: str) -> list[str]:
+    """The validate report of a command's output: from its first line on, progress bars dropped."""
+    lines = [line.rsplit("\r", 1)[-1] for line in output.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("bit-exact logits"))
+    return lines[start:start + 7]
+
+
+@pytest.fixture
+def user_model(tmp_path):
+    """A user's model file: an int8 digits MLP (random weights) with its last layer made int16
+    for fine-tuning (train.make_trainable), its hidden scales nowhere but in its requantization."""
+    path = tmp_path / "user.fxmb"
+    path.write_bytes(blob.write_blob(train.make_trainable(soak_model(3, (64, 24, 10)), 1, 2.0 ** -6, 12)))
+    return path
+
+
+@pytest.mark.emulator
+def test_mp_validate_prints_the_bare_metal_report(qemu_builds, user_model):
+    """`fxlearn mp validate` on the emulated MicroPython board and `fxlearn validate` on the
+    bare-metal virtual board print the same report, number for number (both are bit-exact)."""
+    from fxlearn.board import NativeBoard
+    from fxlearn.cli import main
+
+    r = CliRunner().invoke(mp_cli, ["--qemu", "validate", str(user_model), "--limit", "100"])
+    assert r.exit_code == 0, r.output
+    with NativeBoard() as board:
+        bare = CliRunner().invoke(main, ["validate", str(user_model), "--port", board.port, "--limit", "100"])
+    assert bare.exit_code == 0, bare.output
+    assert report_lines(r.output) == report_lines(bare.output)
+    assert report_lines(r.output)[0] == "bit-exact logits, board vs reference:  100/100"
+
+
+@pytest.mark.emulator
+def test_cli_fine_tunes_a_users_model(qemu_builds, user_model, tmp_path):
+    """`mp train --model` trains a user's blob (scales from its requantization, as the
+    bare-metal `fxlearn train` does), last layer only: bit-exact, and the untrained layer kept."""
+    out = tmp_path / "t.fxb"
+    r = CliRunner().invoke(mp_cli, ["--qemu", "train", "--model", str(user_model), "--first", "last", "--limit", "64",
+                                    "--test-limit", "100", "--out", str(out), "--run", str(tmp_path / "run.json")])
+    assert r.exit_code == 0, r.output
+    assert "BIT-EXACT" in r.output and report_lines(r.output)[0] == "bit-exact logits, board vs reference:  100/100"
+    before, after = blob.read_blob(user_model.read_bytes()), blob.read_blob(out.read_bytes())
+    assert np.array_equal(before.layers[0].weight, after.layers[0].weight)
+    assert not np.array_equal(before.layers[1].weight, after.layers[1].weight)
+
+
+def test_prepare_refuses_a_model_it_cannot_train(tmp_path):
+    path = tmp_path / "int8.fxmb"
+    path.write_bytes(blob.write_blob(soak_model(3, (64, 24, 10))))
+    with pytest.raises(ValueError, match="layer 1 is not int16"):
+        mp.prepare(small_spec(model=str(path), first=-1))
+    path.write_bytes(blob.write_blob(train.make_trainable(soak_model(3, (8, 6, 4)), 1, 2.0 ** -6, 12)))
+    with pytest.raises(ValueError, match="8 inputs to 4 outputs"):
+        mp.prepare(small_spec(model=str(path), first=-1))
 
 
 @pytest.mark.emulator

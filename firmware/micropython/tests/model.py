@@ -32,3 +32,13 @@ print("model errors", error(fx.Model, corrupt), error(fx.Model, truncated), erro
       error(fx.Model, bytearray(8)), error(fx.Model, [1, 2]), error(m.forward, array("h", [0] * (n_in - 1)), y),
       error(m.forward, x[:n_in], array("h", [0] * (n_out + 1))), error(m.predict, array("b", [0] * n_in)),
       error(m.correct, x[:2 * n_in], array("H", [0, 1, 2])))
+
+# blob_seal: a blob with a bias byte changed in place loads once resealed (the CRC was all that
+# stopped it), only the CRC field changes; too short a buffer and a read-only one are refused.
+changed = bytearray(blob)
+changed[-40] ^= 1
+refused = error(fx.Model, changed)
+sealed = bytearray(changed)
+fx.blob_seal(sealed)
+print("sealed", refused, fx.Model(sealed).sizes() == sizes, sealed[16:] == changed[16:], sealed[:12] == changed[:12],
+      list(sealed[12:16]), error(fx.blob_seal, bytearray(8)), error(fx.blob_seal, bytes(blob)))
