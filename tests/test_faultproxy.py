@@ -185,6 +185,46 @@ def test_soak_1000_batches_at_one_percent_corruption(mode):
     assert r.device == r.reference and r.device_batches == 1000
 
 
+def test_a_board_that_stops_reading_for_seconds_loses_nothing(model_blob):
+    """Found by the emulated-STM32 soak on a loaded host: a board (or the host's own proxy)
+    that does not read for a few seconds fills the pty, and the client's write timed out,
+    which ended the stream. A write timeout now counts as a lost frame (resent, like a damaged
+    one) until `retries` of them in a row. The board is frozen (SIGSTOP) for 6 s mid-stream:
+    writes stall, and every batch is still applied exactly once."""
+    import os
+    import signal
+    import threading
+
+    from fxlearn import protocol as P
+
+    model, data = model_blob
+    x, y = batches(model, 2000, size=48)
+    z = model.forward(x)
+    with NativeBoard() as board:
+        with Device(board.port, board=board, timeout=0.2, retries=60) as dev:
+            dev.upload(data)
+
+            def freeze():
+                os.kill(board.pid, signal.SIGSTOP)
+                time.sleep(6)
+                os.kill(board.pid, signal.SIGCONT)
+
+            freezer = threading.Thread(target=freeze)
+
+            def on_batch(ack):
+                if ack.last_bseq == 100:
+                    freezer.start()
+
+            try:
+                r = dev.stream(P.STREAM_EVAL, x, y, batch_size=48, on_batch=on_batch)
+            finally:
+                freezer.join()
+            assert r.samples == len(x) and r.correct == int((z.argmax(1) == y).sum())
+            assert r.link.resent > 0 and dev.counters.extra.get("write_stalls", 0) > 0
+            st = dev.stats()
+            assert (st.batches, st.last_bseq) == (2000, 2000)
+
+
 def test_lost_last_reply_then_damaged_resend_still_gives_the_totals(board, model_blob):
     """Found by the soak under load: the last BATCH's reply is lost, its resend arrives
     damaged, the device's NAK (expected = last + 1) says it ran, so the client marks it done

@@ -166,6 +166,7 @@ class Device:
         self._rx: list = []
         self._seq = 0
         self._recovering: int | None = None
+        self._write_stalls = 0
         try:
             self._ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0,
                                               write_timeout=max(2.0, 4 * timeout))
@@ -209,8 +210,17 @@ class Device:
     def _write(self, data: bytes) -> None:
         try:
             self._ser.write(data)
+            self._write_stalls = 0
         except serial.SerialTimeoutException as e:
-            raise DeviceTimeout(f"{self.port}: the device stopped reading ({e})") from e
+            # The device (or the host, starved of CPU) did not take the bytes in time: the frame
+            # is lost or cut short, which the protocol recovers from like a damaged frame (it is
+            # resent). Only a device that stays stuck for `retries` writes in a row is given up.
+            self._write_stalls += 1
+            self.counters.extra["write_stalls"] = self.counters.extra.get("write_stalls", 0) + 1
+            if self._write_stalls > self.retries:
+                raise DeviceTimeout(f"{self.port}: the device stopped reading ({e}, "
+                                    f"{self._write_stalls} writes in a row)") from e
+            return
         except (serial.SerialException, OSError) as e:
             raise FxLinkError(f"{self.port}: write failed: {e}") from e
         self.counters.wire_tx += len(data)
