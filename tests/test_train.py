@@ -75,7 +75,7 @@ def random_setup(rng, n_layers=None, first=None, loss_kind=train.LOSS_SOFTMAX_XE
         theta += [layers[k].weight.ravel(), rng.integers(-3000, 3001, size=layers[k].n_out)]
     lm, lsh = scale(4096 * 2.0 ** rng.uniform(-12, -6))
     cache = int(rng.choice([0, 0, 3, 100]))            # none, part of a batch, all of it
-    slope_shift = int(rng.choice([train.SLOPE_NONE, 0, 20, 40]))
+    slope_shift = int(rng.choice([train.SLOPE_NONE, 0, 20, 30, 31, 32, 33, 40]))   # every add_slope branch
     p = train.TrainParams(first, scales, loss_kind, lm, lsh, slope_shift, cache)
     return model, p, np.concatenate(theta).astype(np.int16), cfg
 
@@ -106,6 +106,22 @@ def assert_same_params(a: IntModel, b: IntModel):
     for k, (la, lb) in enumerate(zip(a.layers, b.layers)):
         assert np.array_equal(la.weight, lb.weight), k
         assert np.array_equal(la.bias, lb.bias), k
+
+
+def test_slope_matches_c_at_every_shift(kernel, rng):
+    """fx_train_slope (its two-word path for shifts >= 30 included) against train.slope, on
+    random directions with extreme entries, and its saturation at INT64_MAX."""
+    ext = np.array([0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1], np.int32)
+    for shift in range(63):
+        for _ in range(3):
+            d = np.concatenate([ext, rng.integers(-2 ** 31, 2 ** 31, 40), rng.integers(-70000, 70000, 40)])
+            d = rng.permutation(d).astype(np.int32)
+            got = kernel.fx_train_slope(native.ptr(d, C.c_int32), len(d), shift)
+            assert got == train.slope(d, shift), shift
+    big = np.full(8, -2 ** 31, np.int32)                    # 8 * 2^62 > INT64_MAX at shift 0
+    INT64_MAX = 2 ** 63 - 1
+    assert kernel.fx_train_slope(native.ptr(big, C.c_int32), 8, 0) == INT64_MAX == train.slope(big, 0)
+    assert kernel.fx_train_slope(None, 8, 3) == 0 and kernel.fx_train_slope(native.ptr(big, C.c_int32), 8, 63) == 0
 
 
 @pytest.mark.parametrize("loss_kind", [train.LOSS_SOFTMAX_XENT, train.LOSS_MSE])

@@ -23,6 +23,15 @@ inline int32_t fx_requant(int32_t acc, int32_t mult, int32_t shift)
     return fx_sat32(fx_rhu_shift64((int64_t)acc * mult, 31 - (int)shift));
 }
 
+/* fx_requant for shift <= -2, k = -1 - shift (1..30), round = 2^(k-1): the total shift 32 + k
+ * puts the rounding bit in the high word of the product, whose low word adds less than one
+ * unit of it, so (hi + round) >> k is exact, with |hi| < 2^30 (no overflow, no saturation).
+ * SMULL, ADD, ASR on Cortex-M: the fast path of the kernel's requantization loops. */
+inline int32_t fx_requant_hi(int32_t acc, int32_t mult, uint32_t k, int32_t round)
+{
+    return ((int32_t)(((int64_t)acc * mult) >> 32) + round) >> k;
+}
+
 /* requant, then clamp to [act_min, act_max] (which the caller keeps inside int16). */
 inline int16_t fx_requant_s16(int32_t acc, int32_t mult, int32_t shift, int16_t act_min, int16_t act_max)
 {

@@ -333,18 +333,41 @@ static void requant_run(int32_t *acc, uint32_t n, int32_t mult, int32_t shift)
     uint32_t i;
     int s = 31 - (int)shift;   /* check_params validated (mult, shift): s in 1..62 */
     int64_t half = (int64_t)1 << (s - 1);
+    if (shift <= -2) {         /* the usual direction scales: no 64-bit shift per parameter */
+        const uint32_t k = (uint32_t)(-1 - shift);
+        const int32_t round = INT32_C(1) << (k - 1u);
+        for (i = 0; i < n; i++) acc[i] = fx_requant_hi(acc[i], mult, k, round);
+        return;
+    }
     for (i = 0; i < n; i++) acc[i] = fx_sat32(((int64_t)acc[i] * mult + half) >> s);
 }
 
-/* slope + sum_i rhu(d_i^2 / 2^shift); once past INT64_MAX nothing more is added (no wrap). */
-static uint64_t add_slope(uint64_t slope, const int32_t *d, uint32_t n, int32_t shift)
+int64_t fx_train_slope(const int32_t *d, uint32_t n, int32_t shift)
 {
     uint32_t i;
-    /* d^2 <= 2^62: d^2 + 2^(shift-1) < 2^63, one shift rounds half up */
-    uint64_t half = shift > 0 ? (uint64_t)1 << (shift - 1) : 0u;
-    for (i = 0; i < n && slope <= (uint64_t)INT64_MAX; i++)
-        slope += ((uint64_t)((int64_t)d[i] * d[i]) + half) >> shift;
-    return slope;
+    uint64_t slope = 0;
+    if (d == NULL || shift < 0 || shift > 62) return 0;
+    if (shift >= 31 && n <= FX_OPTIM_N_MAX) {
+        /* every term is at most 2^31 + 1 (d^2 <= 2^62) and 2^24 of them stay below 2^56:
+         * rhu(P / 2^shift) from the two words of P = d^2, no 64-bit shift per parameter */
+        const uint32_t s = (uint32_t)shift;
+        for (i = 0; i < n; i++) {
+            const uint64_t p = (uint64_t)((int64_t)d[i] * d[i]);
+            const uint32_t hi = (uint32_t)(p >> 32), lo = (uint32_t)p;
+            const uint32_t fl = s >= 32u ? hi >> (s - 32u) : (hi << (32u - s)) | (lo >> s);
+            const uint32_t bit = s >= 33u ? (hi >> (s - 33u)) & 1u : s == 32u ? lo >> 31 : (lo >> (s - 1u)) & 1u;
+            slope += (uint64_t)fl + bit;
+        }
+        return (int64_t)slope;
+    }
+    {
+        /* d^2 <= 2^62: d^2 + 2^(shift-1) < 2^63, one shift rounds half up; once past INT64_MAX
+         * nothing more is added (no wrap) */
+        const uint64_t half = shift > 0 ? (uint64_t)1 << (shift - 1) : 0u;
+        for (i = 0; i < n && slope <= (uint64_t)INT64_MAX; i++)
+            slope += ((uint64_t)((int64_t)d[i] * d[i]) + half) >> shift;
+    }
+    return slope > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)slope;
 }
 
 /* Accumulators -> direction d in place; returns the slope sum_i rhu(d_i^2 / 2^slope_shift). */
@@ -358,10 +381,13 @@ static int64_t make_direction(const fx_train_params *p, int32_t *acc)
         uint32_t nw = d->out * d->in;
         requant_run(acc, nw, t->dir_w_mult, t->dir_w_shift);
         requant_run(acc + nw, d->out, t->dir_b_mult, t->dir_b_shift);
-        if (p->slope_shift != FX_TRAIN_SLOPE_NONE) slope = add_slope(slope, acc, nw + d->out, p->slope_shift);
+        if (p->slope_shift != FX_TRAIN_SLOPE_NONE) {   /* both <= INT64_MAX: no uint64 wrap */
+            slope += (uint64_t)fx_train_slope(acc, nw + d->out, p->slope_shift);
+            if (slope > (uint64_t)INT64_MAX) slope = (uint64_t)INT64_MAX;
+        }
         acc += nw + d->out;
     }
-    return slope > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)slope;
+    return (int64_t)slope;
 }
 
 fx_status fx_train_propose(const fx_train_params *p, void *workspace, size_t size, uint32_t *evaluate)

@@ -68,6 +68,11 @@ typedef struct {
     uint32_t accepted;       /* 1: the trial was kept ("go"), 0: undone ("idle") or no trial */
 } fx_train_stats;
 
+/* The optimizer's slope of a direction d (n entries): sum_i rhu(d_i^2 / 2^shift), saturated to
+ * INT64_MAX; 0 for d NULL or shift outside 0..62. fx_train_propose adds it up over the trained
+ * layers (docs/training.md). */
+int64_t fx_train_slope(const int32_t *d, uint32_t n, int32_t shift);
+
 /* Number of trained parameters: sum over trained layers of out * (in + 1). Validates p. */
 fx_status fx_train_n_params(const fx_train_params *p, uint32_t *n);
 

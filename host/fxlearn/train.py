@@ -237,9 +237,13 @@ def direction(p: TrainParams, acc) -> tuple[np.ndarray, int]:
     d = np.concatenate(parts)
     if p.slope_shift == SLOPE_NONE:
         return d, 0
-    sq = [int(v) * int(v) for v in d]
-    sh = p.slope_shift
-    return d, min(sum(fixed.rhu_shift(v, sh) for v in sq), INT64_MAX)
+    return d, slope(d, p.slope_shift)
+
+
+def slope(d, shift: int) -> int:
+    """The optimizer's slope of a direction (fx_train_slope): sum_i rhu(d_i^2 / 2^shift),
+    saturated to int64."""
+    return min(sum(fixed.rhu_shift(int(v) * int(v), shift) for v in np.asarray(d).ravel()), INT64_MAX)
 
 
 class Trainer:
@@ -522,6 +526,7 @@ class FxTrainStats(C.Structure):
 
 _P, _WS = C.POINTER(FxTrainParams), C.c_void_p
 native.declare("fx_train_n_params", C.c_int, [_P, C.POINTER(C.c_uint32)])
+native.declare("fx_train_slope", C.c_int64, [native.i32p, C.c_uint32, C.c_int32])
 native.declare("fx_train_workspace_size", C.c_int, [_P, C.POINTER(C.c_size_t)])
 native.declare("fx_train_begin", C.c_int, [_P, _WS, C.c_size_t])
 native.declare("fx_train_accumulate", C.c_int, [_P, _WS, C.c_size_t, native.i16p, C.c_uint16, native.i16p])
