@@ -32,6 +32,23 @@ def test_first_trial_is_the_rounded_full_step():
     assert opt.stats.as_dict() == dict(evals=2, go=1, idle=1, search=0, ortho=0, skips=0, stalls=0, directions=1)
 
 
+def test_a_repeat_of_the_first_trial_is_skipped(kernel):
+    """The first trial's fingerprint is taken only when a second candidate needs it (the C
+    kernel defers it on the int16 RHU path): z = 16 and z = 8 give the same step here (every
+    d_i / 16 is in [1, 1.5), so both round to 1), so the second is skipped, not evaluated."""
+    cfg = optim.OptimConfig(q=4, dir_q=8)
+    d = [17, 18, 20]                          # at z = 16: 1.06..1.25 -> 1; at z = 8: 0.53..0.63 -> 1
+    for opt in (optim.Optimizer(cfg, 3), optim.NativeOptimizer(cfg, 3, kernel)):
+        opt.direction(100, 0)
+        x = np.array([5, -7, 9], np.int16)
+        assert opt.propose(x, d).tolist() == [4, -8, 8]
+        assert not opt.report(100)            # idle
+        trial = opt.propose(x, d)             # z = 8: the same step (skipped), then z = 4: 0 -> stalled
+        assert trial is None
+        assert opt.stats.as_dict() == dict(evals=1, go=0, idle=1, search=0, ortho=0, skips=1, stalls=1,
+                                           directions=1)
+
+
 def test_phi_is_armijo_with_a_floor_of_one(kernel):
     # slope 2^20 objective units at lambda = 1, c1 = 2^-4, z = Qp / 2 -> phi = 2^20 / 2 / 16 = 32768
     cfg = optim.OptimConfig(q=6, z_max=32, c1_shift=4)

@@ -8,7 +8,9 @@
 
 enum { ST_NEED_DIRECTION = 0, ST_READY = 1, ST_PENDING = 2, ST_NEED_COMMIT = 3 };
 
+#if FX_OPTIM_LATTICE
 static const int8_t pattern_shift[3] = { 1, 0, 2 };   /* last step x 1/2, 1, 1/4 */
+#endif
 
 uint32_t fx_optim_sizeof(void)
 {
@@ -34,6 +36,9 @@ static fx_status check_config(const fx_optim_config *c)
         || c->ray_far > FX_OPTIM_RAY_MAX)
         return FX_ERR_PARAM;
     if (c->reserved[0] || c->reserved[1] || c->reserved[2] || c->reserved[3]) return FX_ERR_PARAM;
+#if !FX_OPTIM_LATTICE
+    if (c->min_lsb || c->pattern || c->expand || c->box || c->ray || c->box_line || c->ray_far) return FX_ERR_PARAM;
+#endif
     return FX_OK;
 }
 
@@ -59,6 +64,7 @@ fx_status fx_optim_init(fx_optim *o, const fx_optim_config *cfg, uint32_t n, int
     o->f_x = o->slope = o->f_prev = 0;
     o->counter = 0;
     o->ring_len = o->ring_pos = 0;
+    o->lazy = 0;
     o->state = ST_NEED_DIRECTION;
     o->phase = FX_OPTIM_PH_STALLED;
     o->have_last = o->has_prev = o->ortho_ready = o->box_ready = 0;
@@ -103,6 +109,7 @@ fx_status fx_optim_direction(fx_optim *o, int64_t f_x, int64_t slope)
     o->phase = FX_OPTIM_PH_ORD;
     o->k = 0;
     o->ring_len = o->ring_pos = 0;
+    o->lazy = 0;
     o->ortho_ready = o->box_ready = 0;
     o->stats.directions++;
     o->state = ST_READY;
@@ -136,6 +143,7 @@ static fx_optim_cand make_cand(fx_optim *o, uint8_t phase, int32_t z, int8_t a, 
     return cand;
 }
 
+#if FX_OPTIM_LATTICE
 /* The smallest z whose step moves the largest |d_i| by k + 1 LSB: ceil((2k + 1) 2^dir_q / (2 dmax))
  * (< 2^35: no overflow), at most INT32_MAX; 0 if d is all zero. */
 static int32_t ray_z(const fx_optim *o, const int32_t *d, uint32_t k)
@@ -151,6 +159,7 @@ static int32_t ray_z(const fx_optim *o, const int32_t *d, uint32_t k)
     z = (num + 2 * dmax - 1) / (2 * dmax);
     return z > INT32_MAX ? INT32_MAX : (int32_t)z;
 }
+#endif
 
 /* The candidate at the current (phase, k, z), entering later phases as they run out.
  * Returns 0 when every phase is used up. */
@@ -165,6 +174,7 @@ static int next_candidate(fx_optim *o, const int32_t *d, fx_optim_cand *out)
                 return 1;
             }
             break;
+#if FX_OPTIM_LATTICE
         case FX_OPTIM_PH_MINLSB:
         case FX_OPTIM_PH_FAR: {
             /* the lattice ray: the largest |d_i| moves by k + 1 LSB (MINLSB), ray + k + 1 (FAR) */
@@ -207,6 +217,14 @@ static int next_candidate(fx_optim *o, const int32_t *d, fx_optim_cand *out)
                 return 1;
             }
             break;
+#else
+        case FX_OPTIM_PH_MINLSB:
+        case FX_OPTIM_PH_PATTERN:
+        case FX_OPTIM_PH_EXPAND:
+        case FX_OPTIM_PH_BOX:
+        case FX_OPTIM_PH_FAR:
+            break;   /* compiled out: fx_optim_init refused their options */
+#endif
         case FX_OPTIM_PH_ORTHO_POS:
         case FX_OPTIM_PH_ORTHO_NEG:
             if (c->ortho >= (o->phase == FX_OPTIM_PH_ORTHO_POS ? 1 : 2) && o->z >= 1) {
@@ -241,10 +259,12 @@ static int32_t step_of(const fx_optim *o, const fx_optim_cand *cand, const int32
         uint32_t u = c->rounding == FX_OPTIM_STOCHASTIC ? fx_optim_random(c->seed, cand->counter, i) : 0;
         return fx_optim_round_step(t, c->dir_q, c->rounding, u, rhu_nonzero);
     }
+#if FX_OPTIM_LATTICE
     case FX_OPTIM_PH_PATTERN:
         return fx_sat32(fx_rhu_shift64(o->last[i], cand->a));
     case FX_OPTIM_PH_BOX:
         return (i == o->box_j1 ? cand->a : 0) + (i == o->box_j2 ? cand->b : 0);
+#endif
     default: {   /* ORTHO: z (sign) zc, zc = d with component m replaced */
         int64_t zc = i == o->ortho_m ? o->ortho_zm : d[i];
         return fx_optim_round_step((int64_t)cand->z * cand->a * zc, c->dir_q, FX_OPTIM_RHU, 0, rhu_nonzero);
@@ -305,14 +325,6 @@ static inline int32_t rhu_line_step(int32_t z, int32_t d, int32_t dq, int64_t ha
     return fx_sat32(((int64_t)z * d + half) >> dq);
 }
 
-/* sat16(x - s) in 32 bits: s beyond +-2^16 saturates x - s exactly as s clamped there does. */
-static inline int16_t sub_step16(int16_t x, int32_t s)
-{
-    int32_t c = s > 65536 ? 65536 : (s < -65536 ? -65536 : s);
-    int32_t v = x - c;
-    return (int16_t)(v > INT16_MAX ? INT16_MAX : (v < INT16_MIN ? INT16_MIN : v));
-}
-
 /* The hot path (mini-batch training of int16 parameters: RHU steps along d, no residual),
  * hoisted out of step_of; commit keeps the generic loop (fx_train uses fx_optim_accept). */
 static int is_rhu_line(const fx_optim *o, const fx_optim_cand *cand)
@@ -320,24 +332,50 @@ static int is_rhu_line(const fx_optim *o, const fx_optim_cand *cand)
     return o->cfg.rounding == FX_OPTIM_RHU && !o->resid && is_direction_phase(cand->phase);
 }
 
-/* One pass of propose: the trial x - s and the step's fingerprint; *any: some s != 0,
+/* The RHU step along d at z clamped to +-2^16: beyond that, x - s saturates any int16 x just
+ * as the step itself does (the fingerprint hashes the unclamped step, rhu_line_step). */
+static inline int32_t line_step17(int32_t z, int32_t d, int32_t dq, int64_t half)
+{
+    const int64_t s = ((int64_t)z * d + half) >> dq;
+    return s > 65536 ? 65536 : (s < -65536 ? -65536 : (int32_t)s);
+}
+
+/* sat16(x - c) for |c| <= 2^16 */
+static inline int16_t sub_small16(int16_t x, int32_t c)
+{
+    const int32_t v = x - c;
+    return (int16_t)(v > INT16_MAX ? INT16_MAX : (v < INT16_MIN ? INT16_MIN : v));
+}
+
+/* The fingerprint of the RHU line step at z (fx_optim_hash_term's terms, key = i 0x9E3779B9
+ * kept incrementally). */
+static uint32_t line_fingerprint(const fx_optim *o, int32_t z, const int32_t *d)
+{
+    const int32_t dq = o->cfg.dir_q;
+    const int64_t half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
+    uint32_t i, h = 0, key = 0;
+    for (i = 0; i < o->n; i++, key += UINT32_C(0x9E3779B9))
+        h += fx_optim_lowbias32((uint32_t)rhu_line_step(z, d[i], dq, half) + key);
+    return h;
+}
+
+/* One pass of propose: the trial x - s and (if hash) the step's fingerprint; *any: some s != 0,
  * *rhu_nonzero: the RHU step of a line candidate is non-zero. */
 static uint32_t trial_pass(const fx_optim *o, const fx_optim_cand *cand, const int32_t *d, const int16_t *x16,
-                           const int32_t *x32, int16_t *t16, int32_t *t32, int *any, int *rhu_nonzero)
+                           const int32_t *x32, int16_t *t16, int32_t *t32, int *any, int *rhu_nonzero, int hash)
 {
-    uint32_t i, h = 0, n = o->n, key = 0, nz = 0;
+    uint32_t i, h = 0, n = o->n, nz = 0;
     if (t16 && is_rhu_line(o, cand)) {
-        int32_t z = cand->z, dq = o->cfg.dir_q;
-        int64_t half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
-        /* key = i 0x9E3779B9 incrementally: the hash term is lowbias32(s + key) */
-        for (i = 0; i < n; i++, key += UINT32_C(0x9E3779B9)) {
-            int32_t s = rhu_line_step(z, d[i], dq, half);
+        const int32_t z = cand->z, dq = o->cfg.dir_q;
+        const int64_t half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
+        for (i = 0; i < n; i++) {
+            const int32_t s = line_step17(z, d[i], dq, half);
             nz |= (uint32_t)s;
-            h += fx_optim_lowbias32((uint32_t)s + key);
-            t16[i] = sub_step16(x16[i], s);
+            t16[i] = sub_small16(x16[i], s);
         }
         *any = *rhu_nonzero = nz != 0;
-        return h;
+        /* the fingerprint in a pass of its own: only candidates after a direction's first need it */
+        return hash && nz != 0 ? line_fingerprint(o, z, d) : 0;
     }
     for (i = 0; i < n; i++) {
         int32_t s = step_of(o, cand, d, i, rhu_nonzero);
@@ -358,23 +396,37 @@ static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const in
     for (;;) {
         int rhu_nonzero = 0, any = 0;
         uint32_t h;
+        int defer;
         if (!next_candidate(o, d, &cand)) {
             o->stats.stalls++;
             if (o->cfg.policy == FX_OPTIM_ADAPT) o->z_cur = o->cfg.z_max;
             o->state = ST_NEED_DIRECTION;
             return FX_OPTIM_STALLED;
         }
-        h = trial_pass(o, &cand, d, x16, x32, t16, t32, &any, &rhu_nonzero);
+        /* The first candidate of a direction has nothing in the ring to be compared with: its
+         * fingerprint waits until a second candidate needs it (most mini-batch steps keep their
+         * first trial). Only RHU line steps: they depend on z and d alone (d is fixed within a
+         * direction), so the fingerprint can be computed later exactly as now. */
+        defer = o->ring_len == 0 && t16 != NULL && is_rhu_line(o, &cand);
+        h = trial_pass(o, &cand, d, x16, x32, t16, t32, &any, &rhu_nonzero, !defer);
         if (!rhu_nonzero && (is_direction_phase(cand.phase) || cand.phase >= FX_OPTIM_PH_ORTHO_POS)) {
             /* the step vanished: this line of candidates is used up */
             if (cand.phase == FX_OPTIM_PH_EXPAND) o->k++;
             else next_phase(o);
             continue;
         }
+        if (o->lazy && o->ring_len > 0) {
+            o->ring[0] = line_fingerprint(o, o->lazy_z, d);
+            o->lazy = 0;
+        }
         if (!any || in_ring(o, h)) {
             o->stats.skips++;
             advance(o, &cand, 0, 0);
             continue;
+        }
+        if (defer) {
+            o->lazy = 1;
+            o->lazy_z = cand.z;
         }
         o->ring[o->ring_pos] = h;
         o->ring_pos = (o->ring_pos + 1) % FX_OPTIM_RING;

@@ -29,6 +29,14 @@
 #define FX_OPTIM_RAY_MAX 8
 #define FX_OPTIM_RING 16            /* steps already tried in this direction (hashes) */
 
+/* 0: no lattice search (phases MINLSB, PATTERN, EXPAND, BOX, FAR; about 1 KB of Cortex-M code)
+ * for firmware whose flash is tight: fx_optim_init then refuses min_lsb, ray, pattern, expand,
+ * box, box_line and ray_far with FX_ERR_PARAM; everything else is unchanged, bit for bit.
+ * Mini-batch training does not use the lattice search (train.optimizer_config). */
+#ifndef FX_OPTIM_LATTICE
+#define FX_OPTIM_LATTICE 1
+#endif
+
 /* rounding of the update */
 enum { FX_OPTIM_RHU = 0, FX_OPTIM_STOCHASTIC = 1, FX_OPTIM_ERROR_FEEDBACK = 2 };
 /* step schedule after an idle trial */
@@ -91,7 +99,7 @@ typedef struct {
     uint8_t reserved;
 } fx_optim_cand;
 
-/* The optimizer state (fixed size, 256 bytes on x86-64). Fields are private: use the functions. */
+/* The optimizer state (fixed size, 264 bytes on x86-64). Fields are private: use the functions. */
 typedef struct {
     fx_optim_config cfg;
     int32_t *resid;         /* n: error-feedback residual, Q(dir_q) (NULL unless ERROR_FEEDBACK) */
@@ -106,7 +114,8 @@ typedef struct {
     fx_optim_cand pending;
     uint32_t ortho_m, box_j1, box_j2;
     int32_t ortho_zm, box_d1, box_d2;
-    uint8_t state, phase, have_last, has_prev, ortho_ready, box_ready, reserved[2];
+    int32_t lazy_z;         /* z of ring[0] when its fingerprint is not computed yet (lazy) */
+    uint8_t state, phase, have_last, has_prev, ortho_ready, box_ready, lazy, reserved;
     fx_optim_stats stats;
 } fx_optim;
 
