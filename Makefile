@@ -33,10 +33,18 @@ demo: setup
 
 lib: $(BUILD)/native/libfxkernel.so
 lib-asan: $(BUILD)/asan/libfxkernel.so
+lib-small: $(BUILD)/native-small/libfxkernel.so
 
 $(BUILD)/native/libfxkernel.so: $(KERNEL_SRC) $(KERNEL_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $(KERNEL_SRC)
+
+# The small-flash feature profile (the kernel flags boards.mk gives bluepill_f103c8), tested on
+# the host by tests/test_kernel_small.py.
+SMALL_FLAGS := -DFX_OPTIM_LATTICE=0
+$(BUILD)/native-small/libfxkernel.so: $(KERNEL_SRC) $(KERNEL_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -fPIC -shared $(SMALL_FLAGS) -o $@ $(KERNEL_SRC)
 
 $(BUILD)/asan/libfxkernel.so: $(KERNEL_SRC) $(KERNEL_HDR)
 	@mkdir -p $(@D)

@@ -16,8 +16,12 @@ BOARD_OUT      := $(BUILD)/boards/$(BOARD)
 BOARD_INC      := -Ifirmware -Ifirmware/kernel -Ifirmware/protocol -Ifirmware/app \
                   -Ifirmware/ports/common -Iboards/$(BOARD) \
                   -DFX_APP_CONFIG_HEADER='"fx_board_config.h"'
+# Kernel feature flags per board: bluepill's kernel must stay within 16 KiB of flash, so it
+# leaves out the optimizer's lattice search (fx_optim.h; the Makefile's SMALL_FLAGS, tested
+# on the host by tests/test_kernel_small.py).
+KERNEL_FLAGS_bluepill_f103c8 := $(SMALL_FLAGS)
 BOARD_CFLAGS   := $(WARN) -Os -g -ffunction-sections -fdata-sections \
-                  -MMD -MP $(BOARD_INC)
+                  -MMD -MP $(BOARD_INC) $(KERNEL_FLAGS_$(BOARD))
 
 ifeq ($(APP),echo)
 APP_SRC        := firmware/ports/common/echo_app.c

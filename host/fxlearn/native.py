@@ -20,13 +20,14 @@ from .paths import source_root
 _lib = None
 
 
-def _build(root: Path) -> Path:
+def _build(root: Path, target: str = "lib") -> Path:
+    """`make <target>` (lib: build/native, lib-<x>: build/native-<x>) under the lock."""
     lock_path = root / "build" / ".make.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run(["make", "-s", "-C", str(root), "lib"], check=True)
-    return root / "build" / "native" / "libfxkernel.so"
+        subprocess.run(["make", "-s", "-C", str(root), target], check=True)
+    return root / "build" / target.replace("lib", "native", 1) / "libfxkernel.so"
 
 
 def load() -> C.CDLL:
@@ -41,6 +42,14 @@ def load() -> C.CDLL:
         _lib = C.CDLL(str(path))
         _declare(_lib)
     return _lib
+
+
+def load_variant(target: str) -> C.CDLL:
+    """Another build of the kernel (`make <target>`, e.g. lib-small: build/native-small), loaded
+    separately from load()'s, with the same declared signatures."""
+    lib = C.CDLL(str(_build(source_root(), target)))
+    _declare(lib)
+    return lib
 
 
 # Signatures: name -> (restype, argtypes). Modules that wrap further kernel routines call
