@@ -146,6 +146,59 @@ def test_step_matches_c(kernel, rng, loss_kind):
     assert seen == {"go", "idle", "stalled"}              # every outcome exercised
 
 
+def test_swap_mode_matches_c(kernel, rng):
+    """Swap mode (fx_optim_swap_ok: the trial made in theta, the current point kept in the
+    direction's place, no copy of theta): C == Python through kept, undone and stalled steps,
+    steps from vanishing to saturating int16 (an undo must restore saturated entries too)."""
+    from dataclasses import replace
+    seen = set()
+    for case in range(40):
+        model, p, theta, cfg = random_setup(rng, big_steps=case % 2 == 0)
+        cfg = replace(cfg, rounding=optim.RHU, ortho=0)
+        assert cfg.swap_ok()
+        if case % 4 == 0:
+            theta = np.where(rng.random(len(theta)) < 0.3, rng.choice([-32768, 32767, -32700, 32700], len(theta)),
+                             theta).astype(np.int16)
+        ref, c = pair(kernel, model, p, theta, cfg)
+        assert c.workspace_size()[1] == train.workspace_bytes(model, p, cfg)
+        for batch in range(5):
+            x, labels, _ = random_batch(rng, model, p, int(rng.integers(1, 9)))
+            want = ref.step(x, labels)
+            assert c.step(x, labels) == want, (case, batch)
+            assert np.array_equal(c.theta, ref.theta)
+            assert_same_params(c.model(), ref.model)
+            seen.add("go" if want.accepted else "idle" if want.changed else "stalled")
+        assert c.optimizer.stats == ref.opt.stats
+    assert seen == {"go", "idle", "stalled"}
+
+
+def test_swap_leaves_d_used_up(kernel):
+    """After an in-place trial the direction takes no other candidate and no commit (d now
+    holds the old point); a configuration that needs d later is refused."""
+    cfg = optim.OptimConfig(q=4, dir_q=4)
+    o = optim.NativeOptimizer(cfg, 2, kernel)
+    o.direction(1000, 0)
+    x, d = np.array([100, -5], np.int16), np.array([24, -9], np.int32)
+    changed = C.c_uint32(0)
+    r = kernel.fx_optim_propose_s16_swap(C.byref(o._o), native.ptr(x, C.c_int16), native.ptr(d, C.c_int32),
+                                          C.byref(changed))
+    assert (r, x.tolist(), d.tolist(), changed.value) == (1, [76, 4], [100, -5], 2)   # trial, old point
+    assert not o.report(1000)                                     # idle: the caller restores x from d
+    assert kernel.fx_optim_propose_s16_swap(C.byref(o._o), native.ptr(x, C.c_int16), native.ptr(d, C.c_int32),
+                                            C.byref(changed)) == FX_ERR_STATE
+    with pytest.raises(optim.KernelError):
+        o.propose(x, d)
+    for flags in ({}, dict(rounding=optim.STOCHASTIC), dict(ortho=1), dict(box=1), dict(pattern=True), dict(ray=2),
+                  dict(min_lsb=True), dict(expand=1), dict(ray_far=1), dict(policy=optim.ADAPT, guess=True)):
+        c = optim.OptimConfig(q=4, **flags)
+        assert c.swap_ok() == bool(kernel.fx_optim_swap_ok(C.byref(optim.native_config(c))))
+        assert c.swap_ok() == (not flags or "policy" in flags)
+    ef = optim.NativeOptimizer(optim.OptimConfig(q=4, dir_q=4, rounding=optim.ERROR_FEEDBACK), 2, kernel)
+    ef.direction(1000, 0)
+    assert kernel.fx_optim_propose_s16_swap(C.byref(ef._o), native.ptr(x, C.c_int16), native.ptr(d, C.c_int32),
+                                            C.byref(changed)) == FX_ERR_PARAM
+
+
 def test_streaming_calls_equal_step(kernel, rng):
     """begin / accumulate / propose / evaluate (other order, or from the cache) / finish ==
     fx_train_step."""
@@ -332,22 +385,26 @@ def digits_setup(first=0, batch=32, n_train=None, cache=0):
 
 
 def test_workspace_bytes_64_32_10(kernel):
-    """All layers: accumulators / direction (64*32 + 32 + 32*10 + 10) * 4 = 9640 bytes, the
-    current point while theta holds the trial 2410 * 2 = 4820, plus 300 of state and buffers;
-    last layer only: 330 * (4 + 2) + 212. Independent of the batch size (samples stream)."""
-    cfg = train.optimizer_config(0.1)
-    for first, want in ((0, 14760), (1, 2192)):
-        _, model, p, theta, _, _, _ = digits_setup(first)
-        c = train.CTrainer(kernel, model, p, theta, cfg)
-        n = C.c_uint32(0)
-        assert kernel.fx_train_n_params(C.byref(c.struct), C.byref(n)) == FX_OK
-        assert n.value == len(theta) == train.n_params(model, first) == (2410 if first == 0 else 330)
-        assert c.workspace_size() == (FX_OK, want)
-        assert train.workspace_bytes(model, p) == want
-        p.cache = 32                     # + 32 samples of the first trained layer's input
-        want += 32 * 2 * (64 if first == 0 else 32)
-        assert train.CTrainer(kernel, model, p, theta, cfg).workspace_size() == (FX_OK, want)
-        assert train.workspace_bytes(model, p) == want
+    """All layers: accumulators / direction (64*32 + 32 + 32*10 + 10) * 4 = 9640 bytes, plus 300
+    of state and buffers; the current point while theta holds the trial, 2410 * 2 = 4820 more,
+    except in swap mode (RHU, no error feedback / pattern / search / compensation: the current
+    point waits in the direction's place). Last layer only: 330 * 4 + 212 (+ 330 * 2).
+    Independent of the batch size (samples stream)."""
+    for cfg, copy in ((train.optimizer_config(0.1), 0),
+                      (train.optimizer_config(0.1, rounding=optim.ERROR_FEEDBACK), 1)):
+        assert cfg.swap_ok() == (copy == 0)
+        for first, want in ((0, 9940 + copy * 4820), (1, 1532 + copy * 660)):
+            _, model, p, theta, _, _, _ = digits_setup(first)
+            c = train.CTrainer(kernel, model, p, theta, cfg)
+            n = C.c_uint32(0)
+            assert kernel.fx_train_n_params(C.byref(c.struct), C.byref(n)) == FX_OK
+            assert n.value == len(theta) == train.n_params(model, first) == (2410 if first == 0 else 330)
+            assert c.workspace_size() == (FX_OK, want)
+            assert train.workspace_bytes(model, p, cfg) == want
+            p.cache = 32                     # + 32 samples of the first trained layer's input
+            want += 32 * 2 * (64 if first == 0 else 32)
+            assert train.CTrainer(kernel, model, p, theta, cfg).workspace_size() == (FX_OK, want)
+            assert train.workspace_bytes(model, p, cfg) == want
 
 
 @pytest.mark.parametrize("first,rounding", [(0, optim.RHU), (1, optim.STOCHASTIC), (0, optim.ERROR_FEEDBACK)])
@@ -425,4 +482,4 @@ def test_bench_command_writes_results(kernel, tmp_path, monkeypatch):
     md = (tmp_path / "training.md").read_text()
     assert (tmp_path / "training.png").stat().st_size > 10000
     assert md.count("43 steps bit-exact") == 3                  # ceil(1347 / 32) steps, every mode
-    assert "| all layers |" in md and "| fine-tune APoT |" in md and "| 14760 |" in md
+    assert "| all layers |" in md and "| fine-tune APoT |" in md and "| 9940 |" in md   # swap mode (RHU)

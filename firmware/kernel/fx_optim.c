@@ -64,7 +64,7 @@ fx_status fx_optim_init(fx_optim *o, const fx_optim_config *cfg, uint32_t n, int
     o->f_x = o->slope = o->f_prev = 0;
     o->counter = 0;
     o->ring_len = o->ring_pos = 0;
-    o->lazy = 0;
+    o->lazy = o->swapped = 0;
     o->state = ST_NEED_DIRECTION;
     o->phase = FX_OPTIM_PH_STALLED;
     o->have_last = o->has_prev = o->ortho_ready = o->box_ready = 0;
@@ -109,7 +109,7 @@ fx_status fx_optim_direction(fx_optim *o, int64_t f_x, int64_t slope)
     o->phase = FX_OPTIM_PH_ORD;
     o->k = 0;
     o->ring_len = o->ring_pos = 0;
-    o->lazy = 0;
+    o->lazy = o->swapped = 0;
     o->ortho_ready = o->box_ready = 0;
     o->stats.directions++;
     o->state = ST_READY;
@@ -392,7 +392,7 @@ static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const in
     fx_optim_cand cand;
     if (!o || !d || (!x16 && !x32) || (!t16 && !t32)) return FX_ERR_NULL;
     if ((x16 && (const void *)x16 == (void *)t16) || (x32 && (const void *)x32 == (void *)t32)) return FX_ERR_PARAM;
-    if (o->state != ST_READY) return FX_ERR_STATE;
+    if (o->state != ST_READY || o->swapped) return FX_ERR_STATE;
     for (;;) {
         int rhu_nonzero = 0, any = 0;
         uint32_t h;
@@ -435,6 +435,55 @@ static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const in
         o->state = ST_PENDING;
         return FX_OPTIM_TRIAL;
     }
+}
+
+int fx_optim_swap_ok(const fx_optim_config *c)
+{
+    return c != NULL && c->rounding == FX_OPTIM_RHU && !c->pattern && !c->min_lsb && !c->ray && !c->expand
+           && !c->box && !c->ray_far && !c->ortho;
+}
+
+int fx_optim_propose_s16_swap(fx_optim *o, int16_t *x, int32_t *d, uint32_t *changed)
+{
+    fx_optim_cand cand;
+    uint32_t i, moved = 0;
+    int32_t dmax = 0, dmin = 0, dq;
+    int64_t half;
+    if (!o || !x || !d || !changed) return FX_ERR_NULL;
+    if (!fx_optim_swap_ok(&o->cfg)) return FX_ERR_PARAM;
+    if (o->state != ST_READY || o->swapped || o->ring_len != 0) return FX_ERR_STATE;
+    dq = o->cfg.dir_q;
+    half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
+    for (i = 0; i < o->n; i++) {
+        if (d[i] > dmax) dmax = d[i];
+        if (d[i] < dmin) dmin = d[i];
+    }
+    /* As propose: a candidate whose RHU step vanishes everywhere moves on (rounding is
+     * monotone in z d_i, so the extremes of d decide), the phases after ORD are all off here */
+    for (;;) {
+        if (!next_candidate(o, d, &cand)) {
+            o->stats.stalls++;
+            if (o->cfg.policy == FX_OPTIM_ADAPT) o->z_cur = o->cfg.z_max;
+            o->state = ST_NEED_DIRECTION;
+            return FX_OPTIM_STALLED;
+        }
+        if (cand.phase != FX_OPTIM_PH_ORD) return FX_ERR_STATE;   /* not with fx_optim_swap_ok */
+        if (line_step17(cand.z, dmax, dq, half) != 0 || line_step17(cand.z, dmin, dq, half) != 0) break;
+        next_phase(o);
+    }
+    for (i = 0; i < o->n; i++) {
+        const int16_t xi = x[i];
+        const int16_t t = sub_small16(xi, line_step17(cand.z, d[i], dq, half));
+        moved += t != xi;
+        d[i] = xi;
+        x[i] = t;
+    }
+    /* the first trial of the direction: never in the ring of an earlier one, none follows */
+    o->swapped = 1;
+    o->pending = cand;
+    o->state = ST_PENDING;
+    *changed = moved;
+    return FX_OPTIM_TRIAL;
 }
 
 int fx_optim_propose_s32(fx_optim *o, const int32_t *x, const int32_t *d, int32_t *trial)
@@ -489,7 +538,7 @@ static fx_status commit(fx_optim *o, int16_t *x16, int32_t *x32, const int32_t *
     int dummy = 0;
     const fx_optim_cand *cand;
     if (!o || !d) return FX_ERR_NULL;
-    if (o->state != ST_NEED_COMMIT) return FX_ERR_STATE;
+    if (o->state != ST_NEED_COMMIT || o->swapped) return FX_ERR_STATE;   /* swap: d is used up */
     cand = &o->pending;
     for (i = 0; i < o->n; i++) {
         int32_t s = step_of(o, cand, d, i, &dummy);

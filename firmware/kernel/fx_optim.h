@@ -115,7 +115,7 @@ typedef struct {
     uint32_t ortho_m, box_j1, box_j2;
     int32_t ortho_zm, box_d1, box_d2;
     int32_t lazy_z;         /* z of ring[0] when its fingerprint is not computed yet (lazy) */
-    uint8_t state, phase, have_last, has_prev, ortho_ready, box_ready, lazy, reserved;
+    uint8_t state, phase, have_last, has_prev, ortho_ready, box_ready, lazy, swapped;
     fx_optim_stats stats;
 } fx_optim;
 
@@ -149,6 +149,20 @@ fx_status fx_optim_commit_s16(fx_optim *o, int16_t *x, const int32_t *d);
  * the optimizer keeps per-parameter memory (ERROR_FEEDBACK residual, pattern's last step):
  * call commit then. */
 fx_status fx_optim_accept(fx_optim *o);
+
+/* 1 if fx_optim_propose_s16_swap may be used with this configuration: the first ORD candidate
+ * is the only one a direction can have, and nothing after it needs d (RHU rounding; no error
+ * feedback, pattern, lattice search or compensation). */
+int fx_optim_swap_ok(const fx_optim_config *cfg);
+
+/* The first trial of a direction in place, for a caller that tries one trial per direction
+ * (fx_train: one per mini-batch) and has no room for a copy of x: x becomes the trial and d[i]
+ * the old x[i] (d is used up: the direction accepts no further propose, FX_ERR_STATE). Returns
+ * FX_OPTIM_TRIAL with *changed = the entries that moved, or FX_OPTIM_STALLED (x and d
+ * untouched) - the trial fx_optim_propose_s16 would give. After fx_optim_report: GO ->
+ * fx_optim_accept (x keeps the trial), IDLE -> x[i] = (int16_t)d[i] restores the point.
+ * FX_ERR_PARAM unless fx_optim_swap_ok; FX_ERR_STATE unless the direction is fresh. */
+int fx_optim_propose_s16_swap(fx_optim *o, int16_t *x, int32_t *d, uint32_t *changed);
 
 fx_status fx_optim_stats_get(const fx_optim *o, fx_optim_stats *out);
 

@@ -28,7 +28,7 @@ typedef struct {
     int32_t *acc;         /* theta's layout: gradient accumulators, then the direction d */
     uint32_t *bound;      /* per trained layer: bound of |accumulator| (fx_dense_grad_accum_s16) */
     int32_t *loss_grad;   /* [classes] */
-    int16_t *current;     /* the current point while theta holds the trial */
+    int16_t *current;     /* the current point while theta holds the trial (NULL: swap mode) */
     int16_t *act;         /* outputs of layers first-1 .. last, one after the other */
     int16_t *ping[2];     /* outputs of the frozen layers before first-1 */
     int16_t *g[2];        /* gradient of a layer output, of its input */
@@ -89,9 +89,14 @@ fx_status fx_train_n_params(const fx_train_params *p, uint32_t *n)
 
 /* Element counts of the regions; sizes as uint64 so that nothing wraps on 32-bit targets. */
 typedef struct {
-    uint64_t params, act, ping, g, classes, cache;
+    uint64_t params, current, act, ping, g, classes, cache;
     uint32_t trained;
 } region_sizes;
+
+/* Swap mode (fx_optim_swap_ok): the trial is made in theta and the current point kept in the
+ * direction's place (fx_optim_propose_s16_swap), so no copy of theta is needed: 2 bytes per
+ * parameter less. One trial per batch is all fx_train ever asks for. */
+static int swap_mode(const fx_train_params *p) { return fx_optim_swap_ok(&p->optim->cfg); }
 
 static void sizes_of(const fx_train_params *p, region_sizes *r)
 {
@@ -100,6 +105,7 @@ static void sizes_of(const fx_train_params *p, region_sizes *r)
     r->trained = n - p->first;
     r->classes = dense_of(p, n - 1u)->out;
     r->cache = (uint64_t)p->cache * dense_of(p, p->first)->in;
+    r->current = 0;
     for (k = 0; k < n; k++) {
         const fx_dense_layer *d = dense_of(p, k);
         if (k >= p->first) {
@@ -109,6 +115,7 @@ static void sizes_of(const fx_train_params *p, region_sizes *r)
         if (k + 1u >= p->first) r->act += d->out;          /* layers first-1 .. last */
         else if (d->out > r->ping) r->ping = d->out;
     }
+    if (!swap_mode(p)) r->current = r->params;
 }
 
 static int64_t add_sat64(int64_t a, int64_t b)
@@ -125,7 +132,7 @@ static uint64_t int32_bytes(const region_sizes *r) { return round8(4u * (r->para
 static uint64_t total_bytes(const region_sizes *r)
 {
     return round8(sizeof(train_state)) + int32_bytes(r)
-           + 2u * (r->params + r->act + 2u * r->ping + 2u * r->g + r->cache);
+           + 2u * (r->current + r->act + 2u * r->ping + 2u * r->g + r->cache);
 }
 
 fx_status fx_train_workspace_size(const fx_train_params *p, size_t *bytes)
@@ -161,8 +168,8 @@ static fx_status layout_of(const fx_train_params *p, void *workspace, size_t siz
     L->bound = (uint32_t *)(w32 + r.params);
     L->loss_grad = w32 + r.params + r.trained;
     w16 = (int16_t *)(void *)(base + round8(sizeof(train_state)) + int32_bytes(&r));
-    L->current = w16;
-    L->act = w16 + r.params;
+    L->current = r.current ? w16 : NULL;
+    L->act = w16 + r.current;
     L->ping[0] = L->act + r.act;
     L->ping[1] = L->ping[0] + r.ping;
     L->g[0] = L->ping[1] + r.ping;
@@ -405,20 +412,26 @@ fx_status fx_train_propose(const fx_train_params *p, void *workspace, size_t siz
         L.st->magic = 0;
         return st;
     }
-    for (i = 0; i < n; i++) L.current[i] = p->theta[i];
-    r = fx_optim_propose_s16(p->optim, L.current, L.acc, p->theta);
-    if (r != FX_OPTIM_TRIAL) {
-        /* stalled, or an error: theta may hold a discarded candidate */
-        for (i = 0; i < n; i++) p->theta[i] = L.current[i];
-        if (r < 0) {
-            L.st->magic = 0;
-            return (fx_status)r;
-        }
-        L.st->phase = PHASE_NO_TRIAL;
+    if (L.current == NULL) {
+        /* swap mode: the trial in theta, the current point in the direction's place */
+        r = fx_optim_propose_s16_swap(p->optim, p->theta, L.acc, &changed);
     } else {
-        for (i = 0; i < n; i++) changed += p->theta[i] != L.current[i];
+        for (i = 0; i < n; i++) L.current[i] = p->theta[i];
+        r = fx_optim_propose_s16(p->optim, L.current, L.acc, p->theta);
+        if (r == FX_OPTIM_TRIAL)
+            for (i = 0; i < n; i++) changed += p->theta[i] != L.current[i];
+        else  /* stalled, or an error: theta may hold a discarded candidate */
+            for (i = 0; i < n; i++) p->theta[i] = L.current[i];
+    }
+    if (r < 0) {
+        L.st->magic = 0;
+        return (fx_status)r;
+    }
+    if (r == FX_OPTIM_TRIAL) {
         write_biases(p);
         L.st->phase = PHASE_EVALUATE;
+    } else {
+        L.st->phase = PHASE_NO_TRIAL;
     }
     L.st->changed = changed;
     if (evaluate != NULL) *evaluate = r == FX_OPTIM_TRIAL;
@@ -462,13 +475,17 @@ fx_status fx_train_finish(const fx_train_params *p, void *workspace, size_t size
         if (r < 0) return (fx_status)r;
         if (r == FX_OPTIM_GO) {
             /* theta already holds the trial (the next propose copies it to L.current): commit,
-             * which recomputes it, is needed only for the optimizer's residual or last step */
+             * which recomputes it, is needed only for the optimizer's residual or last step
+             * (never in swap mode) */
             st = fx_optim_accept(p->optim);
-            if (st == FX_ERR_PARAM) st = fx_optim_commit_s16(p->optim, L.current, L.acc);
+            if (st == FX_ERR_PARAM && L.current != NULL) st = fx_optim_commit_s16(p->optim, L.current, L.acc);
             if (st != FX_OK) return st;
             accept = 1;
         } else {
-            for (i = 0; i < p->optim->n; i++) p->theta[i] = L.current[i];
+            if (L.current != NULL)
+                for (i = 0; i < p->optim->n; i++) p->theta[i] = L.current[i];
+            else   /* swap mode: the current point waits in the accumulators' place */
+                for (i = 0; i < p->optim->n; i++) p->theta[i] = (int16_t)L.acc[i];
             write_biases(p);
         }
     } else if (L.st->phase == PHASE_NO_TRIAL) {

@@ -111,6 +111,14 @@ class OptimConfig:
         if not (1 <= n <= N_MAX):
             raise ValueError(f"n = {n} parameters outside 1..2^24")
 
+    def swap_ok(self) -> bool:
+        """fx_optim_swap_ok: the first ORD trial is the only candidate of a direction and
+        nothing after it needs d, so a trainer can make the trial in place (fx_train's swap
+        mode, no copy of theta)."""
+        c = self.resolved()
+        return (c.rounding == RHU and not c.pattern and not c.min_lsb and not c.ray and not c.expand
+                and not c.box and not c.ray_far and not c.ortho)
+
     def work_len(self, n: int) -> int:
         """int32 entries of caller memory the optimizer needs (fx_optim_work_len)."""
         return n * ((self.rounding == ERROR_FEEDBACK) + bool(self.pattern))
@@ -559,6 +567,8 @@ native.declare("fx_optim_init", C.c_int, [C.POINTER(FxOptim), C.POINTER(FxOptimC
 native.declare("fx_optim_direction", C.c_int, [C.POINTER(FxOptim), C.c_int64, C.c_int64])
 native.declare("fx_optim_propose_s32", C.c_int, [C.POINTER(FxOptim), i32p, i32p, i32p])
 native.declare("fx_optim_propose_s16", C.c_int, [C.POINTER(FxOptim), i16p, i32p, i16p])
+native.declare("fx_optim_propose_s16_swap", C.c_int, [C.POINTER(FxOptim), i16p, i32p, C.POINTER(C.c_uint32)])
+native.declare("fx_optim_swap_ok", C.c_int, [C.POINTER(FxOptimConfig)])
 native.declare("fx_optim_report", C.c_int, [C.POINTER(FxOptim), C.c_int64])
 native.declare("fx_optim_commit_s32", C.c_int, [C.POINTER(FxOptim), i32p, i32p])
 native.declare("fx_optim_commit_s16", C.c_int, [C.POINTER(FxOptim), i16p, i32p])

@@ -444,8 +444,9 @@ def optimizer_config(lr: float, q: int = 12, dir_q: int = 24, **kw) -> optim.Opt
     return optim.OptimConfig(**{"q": q, "dir_q": dir_q, "z_max": z, "policy": optim.ADAPT, "c1_shift": 0, **kw})
 
 
-def workspace_bytes(model: IntModel, p: TrainParams) -> int:
-    """fx_train_workspace_size, computed from the layout docs/training.md describes."""
+def workspace_bytes(model: IntModel, p: TrainParams, cfg: optim.OptimConfig) -> int:
+    """fx_train_workspace_size, computed from the layout docs/training.md describes (the copy
+    of theta is left out in swap mode, cfg.swap_ok())."""
     check_params(model, p)
     n, first = len(model.layers), p.first
     params = n_params(model, first)
@@ -455,7 +456,8 @@ def workspace_bytes(model: IntModel, p: TrainParams) -> int:
     words32 = params + (n - first) + model.layers[-1].n_out
     cache = p.cache * model.layers[first].n_in
     round8 = lambda b: (b + 7) // 8 * 8
-    return STATE_BYTES + round8(4 * words32) + 2 * (params + act + 2 * ping + 2 * g + cache)
+    current = 0 if cfg.swap_ok() else params
+    return STATE_BYTES + round8(4 * words32) + 2 * (current + act + 2 * ping + 2 * g + cache)
 
 
 @dataclass

@@ -571,7 +571,7 @@ class Trainer:
         return stats
 
     def workspace_size(self):
-        return train.workspace_bytes(self._m.model, self.params)
+        return train.workspace_bytes(self._m.model, self.params, self._t.opt.cfg)
 
     def n_params(self):
         return len(self._theta)

@@ -209,7 +209,7 @@ def train_header(s: TrainSetup) -> str:
         f"#define FXB_SLOPE_SHIFT {s.params.slope_shift}",
         f"#define FXB_OPTIM_CONFIG {cfg_init}",
         f"#define FXB_OPTIM_WORK {cfg.work_len(len(s.theta))}",
-        f"#define FXB_WORKSPACE {train.workspace_bytes(s.model, s.params)}",
+        f"#define FXB_WORKSPACE {train.workspace_bytes(s.model, s.params, s.cfg)}",
         f"#define FXB_THETA {_c_array(s.theta)}",
         f"#define FXB_X {_c_array(s.x.ravel())}",
         f"#define FXB_LABELS {_c_array(s.labels)}",
@@ -485,10 +485,13 @@ def markdown(res: dict, args: dict) -> str:
             lines.append(f"| {k} | {v:,} |")
     n = res["n_params"]
     lines += ["", f"Cortex-M3 build: total {tr['cm3']['ram']['total']:,} bytes (stack "
-              f"{tr['cm3']['optimized']['stack']:,}). Per trained parameter the integer step holds 8 bytes: "
-              f"theta (2), its int32 gradient accumulator (4) and the current point kept while the trial is "
-              f"evaluated (2), {8 * n:,} bytes for the {n:,} parameters of 64-32-10; the rest is a few hundred "
-              "bytes (activations, gradients, optimizer, stack).", "",
+              f"{tr['cm3']['optimized']['stack']:,}). Per trained parameter the integer step holds 6 bytes: "
+              f"theta (2) and its int32 gradient accumulator (4), which becomes the direction and then, while "
+              f"theta holds the trial, keeps the current point (swap mode: the default RHU configuration, "
+              f"fx_optim_swap_ok), {6 * n:,} bytes for the {n:,} parameters of 64-32-10; the rest is a few "
+              "hundred bytes (activations, gradients, optimizer, stack). Error feedback, stochastic rounding, "
+              f"the compensation or the lattice search keep a copy of theta instead: 2 bytes more per "
+              f"parameter ({2 * n:,} here).", "",
               "## Flash", "",
               "Kernel objects (all of firmware/kernel, `-Os`, text + data, arm-none-eabi-size); *linked*: the "
               "kernel bytes of the training benchmark image linked with `--gc-sections` (what a training "

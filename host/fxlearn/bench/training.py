@@ -83,7 +83,7 @@ def integer_run(model, p, theta, cfg, x, xt, ds, epochs: int, batch: int, seed: 
     train.fit(step, x, ds.y_train, n_epochs=epochs, batch=batch, seed=seed, on_epoch=on_epoch)
     if c is not None and c.optimizer.stats != ref.opt.stats:
         raise AssertionError("C optimizer state differs from the reference after training")
-    ws = c.workspace_size()[1] if c is not None else train.workspace_bytes(model, p)
+    ws = c.workspace_size()[1] if c is not None else train.workspace_bytes(model, p, cfg)
     return run, checked, ws
 
 
