@@ -155,9 +155,10 @@ def test_killed_board_is_a_clear_error(model_blob, through_proxy):
         board.stop()
 
 
-@pytest.mark.parametrize("mode", ["train", "eval"])
-def test_soak_run_reports_exact(mode):
-    r = run_soak("native", batches=50, faults=LINK_FAULTS, seed=2, mode=mode)
+@pytest.mark.parametrize("mode,rounding", [("train", 0), ("train", 2), ("eval", 0)],
+                         ids=["train-rhu-swap", "train-error-feedback", "eval"])
+def test_soak_run_reports_exact(mode, rounding):
+    r = run_soak("native", batches=50, faults=LINK_FAULTS, seed=2, mode=mode, rounding=rounding)
     assert r.exact, r.error
     assert r.proxy.to_board.corrupted > 0 and r.link.resent > 0
     if mode == "train":

@@ -64,12 +64,13 @@ def reference_totals(model: mlp.IntModel, x, y, batch_size: int) -> tuple[int, i
 SOAK_ACT_SCALES = (1 / 16, 1 / 32, 0.05)   # input, hidden, logits of soak_model (nominal)
 
 
-def soak_training(batch_size: int):
+def soak_training(batch_size: int, rounding: int = optim.ERROR_FEEDBACK):
     """The soak model with its last layer made int16 Q12 for on-device training, its integer
-    training scales, theta and optimizer configuration (train.plan)."""
+    training scales, theta and optimizer configuration (train.plan). RHU rounding trains in
+    swap mode (no copy of theta), error feedback with the copy: the two trainer paths."""
     model = train.make_trainable(soak_model(), 1, 2.0 ** -6, 12)
     p, theta = train.plan(model, list(SOAK_ACT_SCALES), 1, batch_size, x_max=128)
-    return model, p, theta, train.optimizer_config(0.1, rounding=optim.ERROR_FEEDBACK)
+    return model, p, theta, train.optimizer_config(0.1, rounding=rounding)
 
 
 @dataclass
@@ -114,6 +115,7 @@ class SoakResult:
     reference: tuple[int, int, int] = (0, 0, 0)
     link: P.LinkCounters = field(default_factory=P.LinkCounters)
     proxy: ProxyStats = field(default_factory=ProxyStats)
+    rounding: str = ""           # train: the update rounding (rhu: swap mode)
     model_ok: bool = False       # eval: the model read back is the uploaded blob; train: the
                                  # trained parameters, then the committed model, equal the reference's
     steps: tuple[int, int, int] = (0, 0, 0)          # device steps, accepted, idle (train)
@@ -136,13 +138,13 @@ def same_trained_params(data: bytes, model: mlp.IntModel, first: int) -> bool:
 def run_soak(board_spec: str | None = "native", batches: int = 1000, batch_size: int = 4,
              faults: Faults = Faults(corrupt=0.01, drop=0.001), seed: int = 0,
              timeout: float = 0.1, retries: int = 40, progress: bool = False,
-             mode: str = "train") -> SoakResult:
+             mode: str = "train", rounding: int = optim.ERROR_FEEDBACK) -> SoakResult:
     """Upload the soak model over a clean link, stream `batches` batches (TRAIN or EVAL)
     through the faulty proxy, then read the device's STATS and model over a clean link again
     and compare them with the reference on the same batches."""
     if mode not in ("train", "eval"):
         raise ValueError(f"mode {mode!r}: train or eval")
-    setup = soak_training(batch_size) if mode == "train" else None
+    setup = soak_training(batch_size, rounding) if mode == "train" else None
     model = setup[0] if setup else soak_model()
     data = blob.write_blob(model)
     rng = np.random.default_rng(seed)
@@ -157,7 +159,8 @@ def run_soak(board_spec: str | None = "native", batches: int = 1000, batch_size:
         reference, steps_reference, config = (n, *reference_totals(model, x, y, batch_size)), (0, 0, 0), b""
     board = open_board(board_spec)
     result = SoakResult(board.name, mode, batches, batch_size, faults, reference=reference,
-                        steps_reference=steps_reference)
+                        steps_reference=steps_reference,
+                        rounding=optim.ROUNDING_NAMES[rounding] if setup else "")
     with board:
         with Device(board.port, board=board, timeout=max(timeout, 1.0)) as dev:
             dev.upload(data)
@@ -215,7 +218,7 @@ def write_report(results: list[SoakResult], path: Path, command: str) -> None:
         px = r.proxy
         steps = " / ".join(map(str, r.steps)) if r.mode == "train" else "—"
         lines.append(
-            f"| {r.board} | {r.mode} | {r.batches} x {r.batch_size} | {r.faults.corrupt:g} "
+            f"| {r.board} | {r.mode}{' (' + r.rounding + ')' if r.rounding else ''} | {r.batches} x {r.batch_size} | {r.faults.corrupt:g} "
             f"| {r.faults.drop:g} | {r.seconds:.1f} | {r.link.frames_tx} | {r.link.resent} "
             f"| {r.link.bad_frames} | {_rate(px.to_board.corrupted, px.to_board.bytes_in)} / "
             f"{_rate(px.to_client.corrupted, px.to_client.bytes_in)} "
@@ -239,6 +242,8 @@ def write_report(results: list[SoakResult], path: Path, command: str) -> None:
               help="board spec(s) (fxlearn.board.open_board), e.g. native, qemu_f405")
 @click.option("--mode", type=click.Choice(["train", "eval"]), default="train", show_default=True,
               help="TRAIN stream (parameters compared) or EVAL stream (totals compared)")
+@click.option("--rounding", type=click.Choice(list(optim.ROUNDING_NAMES.values())), default="error-feedback",
+              show_default=True, help="the trainer's update rounding (rhu: swap mode, no copy of theta)")
 @click.option("--batches", default=10000, show_default=True)
 @click.option("--batch-size", default=4, show_default=True)
 @click.option("--corrupt", default=0.01, show_default=True, help="per-byte corruption rate")
@@ -247,17 +252,18 @@ def write_report(results: list[SoakResult], path: Path, command: str) -> None:
 @click.option("--timeout", default=0.1, show_default=True, help="client reply timeout, s")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="report (default results/soak.md)")
-def main(boards, mode, batches, batch_size, corrupt, drop, seed, timeout, out):
+def main(boards, mode, rounding, batches, batch_size, corrupt, drop, seed, timeout, out):
     """Soak the link: BATCH frames through a faulty proxy, the device checked bit for bit."""
     faults = Faults(corrupt=corrupt, drop=drop)
     results = []
     for spec in boards:
-        r = run_soak(spec, batches, batch_size, faults, seed, timeout, progress=True, mode=mode)
+        r = run_soak(spec, batches, batch_size, faults, seed, timeout, progress=True, mode=mode,
+                     rounding={v: k for k, v in optim.ROUNDING_NAMES.items()}[rounding])
         click.echo(f"{spec}: {'exact' if r.exact else 'FAILED ' + r.error} in {r.seconds:.1f} s, "
                    f"device {r.device} {r.steps} reference {r.reference} {r.steps_reference}")
         results.append(r)
     out = out or source_root() / "results" / "soak.md"
-    command = (f"python -m fxlearn.bench.soak {' '.join('--board ' + b for b in boards)} --mode {mode} "
+    command = (f"python -m fxlearn.bench.soak {' '.join('--board ' + b for b in boards)} --mode {mode} --rounding {rounding} "
                f"--batches {batches} --batch-size {batch_size} --corrupt {corrupt} --drop {drop} "
                f"--seed {seed} --timeout {timeout}")
     write_report(results, out, command)
