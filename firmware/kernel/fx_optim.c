@@ -387,6 +387,15 @@ static uint32_t trial_pass(const fx_optim *o, const fx_optim_cand *cand, const i
     return h;
 }
 
+/* Every candidate of the direction is used up. */
+static int stall(fx_optim *o)
+{
+    o->stats.stalls++;
+    if (o->cfg.policy == FX_OPTIM_ADAPT) o->z_cur = o->cfg.z_max;
+    o->state = ST_NEED_DIRECTION;
+    return FX_OPTIM_STALLED;
+}
+
 static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const int32_t *d, int16_t *t16, int32_t *t32)
 {
     fx_optim_cand cand;
@@ -397,12 +406,7 @@ static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const in
         int rhu_nonzero = 0, any = 0;
         uint32_t h;
         int defer;
-        if (!next_candidate(o, d, &cand)) {
-            o->stats.stalls++;
-            if (o->cfg.policy == FX_OPTIM_ADAPT) o->z_cur = o->cfg.z_max;
-            o->state = ST_NEED_DIRECTION;
-            return FX_OPTIM_STALLED;
-        }
+        if (!next_candidate(o, d, &cand)) return stall(o);
         /* The first candidate of a direction has nothing in the ring to be compared with: its
          * fingerprint waits until a second candidate needs it (most mini-batch steps keep their
          * first trial). Only RHU line steps: they depend on z and d alone (d is fixed within a
@@ -446,40 +450,33 @@ int fx_optim_swap_ok(const fx_optim_config *c)
 int fx_optim_propose_s16_swap(fx_optim *o, int16_t *x, int32_t *d, uint32_t *changed)
 {
     fx_optim_cand cand;
-    uint32_t i, moved = 0;
-    int32_t dmax = 0, dmin = 0, dq;
+    uint32_t i, moved = 0, nz = 0;
+    int32_t dq;
     int64_t half;
     if (!o || !x || !d || !changed) return FX_ERR_NULL;
     if (!fx_optim_swap_ok(&o->cfg)) return FX_ERR_PARAM;
     if (o->state != ST_READY || o->swapped || o->ring_len != 0) return FX_ERR_STATE;
+    if (!next_candidate(o, d, &cand)) return stall(o);
     dq = o->cfg.dir_q;
     half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
     for (i = 0; i < o->n; i++) {
-        if (d[i] > dmax) dmax = d[i];
-        if (d[i] < dmin) dmin = d[i];
-    }
-    /* As propose: a candidate whose RHU step vanishes everywhere moves on (rounding is
-     * monotone in z d_i, so the extremes of d decide), the phases after ORD are all off here */
-    for (;;) {
-        if (!next_candidate(o, d, &cand)) {
-            o->stats.stalls++;
-            if (o->cfg.policy == FX_OPTIM_ADAPT) o->z_cur = o->cfg.z_max;
-            o->state = ST_NEED_DIRECTION;
-            return FX_OPTIM_STALLED;
-        }
-        if (cand.phase != FX_OPTIM_PH_ORD) return FX_ERR_STATE;   /* not with fx_optim_swap_ok */
-        if (line_step17(cand.z, dmax, dq, half) != 0 || line_step17(cand.z, dmin, dq, half) != 0) break;
-        next_phase(o);
-    }
-    for (i = 0; i < o->n; i++) {
         const int16_t xi = x[i];
-        const int16_t t = sub_small16(xi, line_step17(cand.z, d[i], dq, half));
+        const int32_t s = line_step17(cand.z, d[i], dq, half);
+        const int16_t t = sub_small16(xi, s);
+        nz |= (uint32_t)s;
         moved += t != xi;
         d[i] = xi;
         x[i] = t;
     }
+    o->swapped = 1;   /* d is used up: no other candidate, no commit in this direction */
+    if (nz == 0) {
+        /* the step vanished (x is unchanged): as in propose the next phases follow, and with
+         * fx_optim_swap_ok they are all off, so the direction stalls without reading d */
+        next_phase(o);
+        if (!next_candidate(o, d, &cand)) return stall(o);
+        return FX_ERR_STATE;   /* unreachable with fx_optim_swap_ok */
+    }
     /* the first trial of the direction: never in the ring of an earlier one, none follows */
-    o->swapped = 1;
     o->pending = cand;
     o->state = ST_PENDING;
     *changed = moved;

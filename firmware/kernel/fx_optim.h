@@ -158,8 +158,8 @@ int fx_optim_swap_ok(const fx_optim_config *cfg);
 /* The first trial of a direction in place, for a caller that tries one trial per direction
  * (fx_train: one per mini-batch) and has no room for a copy of x: x becomes the trial and d[i]
  * the old x[i] (d is used up: the direction accepts no further propose, FX_ERR_STATE). Returns
- * FX_OPTIM_TRIAL with *changed = the entries that moved, or FX_OPTIM_STALLED (x and d
- * untouched) - the trial fx_optim_propose_s16 would give. After fx_optim_report: GO ->
+ * FX_OPTIM_TRIAL with *changed = the entries that moved, or FX_OPTIM_STALLED (x unchanged) -
+ * what fx_optim_propose_s16 would give. After fx_optim_report: GO ->
  * fx_optim_accept (x keeps the trial), IDLE -> x[i] = (int16_t)d[i] restores the point.
  * FX_ERR_PARAM unless fx_optim_swap_ok; FX_ERR_STATE unless the direction is fresh. */
 int fx_optim_propose_s16_swap(fx_optim *o, int16_t *x, int32_t *d, uint32_t *changed);
