@@ -52,6 +52,12 @@ int fx_dense_fast_s8(const fx_dense_layer *layer, const void *x, int16_t *y16, i
 #define FX_DENSE_FAST_CODES 1
 #endif
 
+#if defined(__OPTIMIZE_SIZE__)
+#define FX_DENSE_SMALL 1
+#else
+#define FX_DENSE_SMALL 0
+#endif
+
 /* One layer call: the weights, input, output stage parameters (all validated). */
 typedef struct {
     const uint8_t *w;
@@ -564,9 +570,7 @@ static void layer_int16_rows2(const fx_rows *args)
         const int16_t *w0 = (const int16_t *)(const void *)row;
         const int16_t *w1 = (const int16_t *)(const void *)(row + a.stride);
         int64_t acc0 = a.bias[i], acc1 = a.bias[i + 1u];
-        j = 0;
-#if !defined(__OPTIMIZE_SIZE__)   /* -Os builds keep the plain loop: a third of the code */
-        for (; j + 4u <= a.in; j += 4u) {
+        for (j = 0; j + 4u <= a.in; j += 4u) {
             int32_t v = x[j];
             acc0 += (int64_t)v * w0[j];
             acc1 += (int64_t)v * w1[j];
@@ -580,7 +584,6 @@ static void layer_int16_rows2(const fx_rows *args)
             acc0 += (int64_t)v * w0[j + 3u];
             acc1 += (int64_t)v * w1[j + 3u];
         }
-#endif
         for (; j < a.in; j++) {
             acc0 += (int64_t)x[j] * w0[j];
             acc1 += (int64_t)x[j] * w1[j];
@@ -622,8 +625,9 @@ int fx_dense_fast_s16(const fx_dense_layer *layer, const void *x, int16_t *y16, 
     const int32_t fmt = layer->format;
     const void *table = NULL;
     fx_layer_fn fn;
-    /* the DSP path picks its own INT16 kernels below; layer_int16_s16 when x is unaligned */
-    if (fmt == FX_FMT_INT16) fn = FX_DENSE_DSP ? layer_int16_s16 : layer_int16_rows2;
+    /* the DSP path picks its own INT16 kernels below (layer_int16_s16 when x is unaligned);
+     * size-optimized builds keep the one-row loop, which -Os compiles to faster code */
+    if (fmt == FX_FMT_INT16) fn = FX_DENSE_DSP || FX_DENSE_SMALL ? layer_int16_s16 : layer_int16_rows2;
     else if (fmt == FX_FMT_INT8) fn = layer_int8_s16;
 #if FX_DENSE_FAST_CODES
     else if ((table = levels_of(fmt, layer->bits)) != NULL) fn = layer->bits == 2 ? layer_code2_s16 : layer_code4_s16;
