@@ -247,6 +247,36 @@ def test_lost_last_reply_then_damaged_resend_still_gives_the_totals(board, model
     assert (r.samples, r.correct, r.loss) == (len(x), *reference_totals(model, x, y, 4))
 
 
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_resent_batch_acknowledged_with_later_totals(board, mode):
+    """Found by the training soak under load: the replies to batches 1..3 are lost, the client
+    resends batch 1, and the device, which has applied 3, answers DUPLICATE with its current
+    totals (last_bseq 3). That proves batch 1 (and 2) applied: the client takes the totals and
+    goes on (it raised "batch 1 acknowledged as 3")."""
+    sys.path.insert(0, str(Path(__file__).parent / "hil"))
+    from hil_faults import inject
+
+    from fxlearn import protocol as P
+    from fxlearn.device import train_config
+
+    setup = soak_training(4) if mode == "train" else None
+    model = setup[0] if setup else soak_model()
+    x, y = batches(model, 3, seed=8)
+    with Device(board.port, timeout=0.3) as dev:
+        dev.upload(blob.write_blob(model))
+        faulty = inject(dev, incoming_drop={1, 2, 3})      # STREAM_BEGIN's reply, then BATCH 1..3's
+        r = dev.stream(P.STREAM_TRAIN if setup else P.STREAM_EVAL, x, y, batch_size=4,
+                       config=train_config(*setup) if setup else b"")
+        assert faulty.in_index > 4                         # the resends were answered
+        st = dev.stats()
+    if setup:
+        ref = reference_training(setup, x, y, 4)
+        assert (r.samples, r.correct, r.loss) == ref.totals and (st.steps, st.accepted) == (3, ref.accepted)
+    else:
+        assert (r.samples, r.correct, r.loss) == (len(x), *reference_totals(model, x, y, 4))
+    assert (st.batches, st.last_bseq) == (3, 3)
+
+
 def test_damaged_hello_after_another_session_is_resent(board, monkeypatch):
     """Found by the soak: a new client's HELLO arrives damaged while the device still holds an
     earlier client's session; its NAK carries that session's expected seq, which the new

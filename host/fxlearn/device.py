@@ -608,9 +608,14 @@ class Device:
                 if implicit:
                     return  # a later acknowledgement carries the totals
                 ack = P.BatchAck.parse(frame.payload[1:], frame.status == Status.DUPLICATE)
-                if ack.last_bseq != req.meta:
+                # A resent batch the device had applied comes back DUPLICATE with the totals as
+                # of its last applied batch, possibly a later one: batches apply in order, so
+                # that proves this one too, and the totals are kept with their own bseq.
+                if ack.last_bseq != req.meta and not (ack.duplicate and req.meta < ack.last_bseq <= n_batches):
                     raise ProtocolError(f"batch {req.meta} acknowledged as {ack.last_bseq}")
-                state.update(bseq=req.meta, samples=base["samples"] + ack.samples,
+                if ack.last_bseq < state["bseq"]:
+                    return  # older totals than those already held (a late reply)
+                state.update(bseq=ack.last_bseq, samples=base["samples"] + ack.samples,
                              correct=base["correct"] + ack.correct, loss=base["loss"] + ack.loss)
                 bar.update(state["samples"] - bar.n)
                 if on_batch is not None:
