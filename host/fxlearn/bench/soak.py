@@ -242,8 +242,9 @@ def write_report(results: list[SoakResult], path: Path, command: str) -> None:
               help="board spec(s) (fxlearn.board.open_board), e.g. native, qemu_f405")
 @click.option("--mode", type=click.Choice(["train", "eval"]), default="train", show_default=True,
               help="TRAIN stream (parameters compared) or EVAL stream (totals compared)")
-@click.option("--rounding", type=click.Choice(list(optim.ROUNDING_NAMES.values())), default="error-feedback",
-              show_default=True, help="the trainer's update rounding (rhu: swap mode, no copy of theta)")
+@click.option("--rounding", "roundings", type=click.Choice(list(optim.ROUNDING_NAMES.values())), multiple=True,
+              default=["error-feedback"], show_default=True,
+              help="the trainer's update rounding(s) (rhu: swap mode, no copy of theta)")
 @click.option("--batches", default=10000, show_default=True)
 @click.option("--batch-size", default=4, show_default=True)
 @click.option("--corrupt", default=0.01, show_default=True, help="per-byte corruption rate")
@@ -252,18 +253,20 @@ def write_report(results: list[SoakResult], path: Path, command: str) -> None:
 @click.option("--timeout", default=0.1, show_default=True, help="client reply timeout, s")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="report (default results/soak.md)")
-def main(boards, mode, rounding, batches, batch_size, corrupt, drop, seed, timeout, out):
+def main(boards, mode, roundings, batches, batch_size, corrupt, drop, seed, timeout, out):
     """Soak the link: BATCH frames through a faulty proxy, the device checked bit for bit."""
     faults = Faults(corrupt=corrupt, drop=drop)
     results = []
-    for spec in boards:
+    code = {v: k for k, v in optim.ROUNDING_NAMES.items()}
+    for spec, rounding in [(b, r) for b in boards for r in (roundings if mode == "train" else roundings[:1])]:
         r = run_soak(spec, batches, batch_size, faults, seed, timeout, progress=True, mode=mode,
-                     rounding={v: k for k, v in optim.ROUNDING_NAMES.items()}[rounding])
+                     rounding=code[rounding])
         click.echo(f"{spec}: {'exact' if r.exact else 'FAILED ' + r.error} in {r.seconds:.1f} s, "
                    f"device {r.device} {r.steps} reference {r.reference} {r.steps_reference}")
         results.append(r)
     out = out or source_root() / "results" / "soak.md"
-    command = (f"python -m fxlearn.bench.soak {' '.join('--board ' + b for b in boards)} --mode {mode} --rounding {rounding} "
+    command = (f"python -m fxlearn.bench.soak {' '.join('--board ' + b for b in boards)} --mode {mode} "
+               f"{' '.join('--rounding ' + r for r in roundings)} "
                f"--batches {batches} --batch-size {batch_size} --corrupt {corrupt} --drop {drop} "
                f"--seed {seed} --timeout {timeout}")
     write_report(results, out, command)
