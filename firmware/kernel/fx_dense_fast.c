@@ -82,15 +82,12 @@ static inline int32_t sat32(int64_t v)
     return (lo >> 31) == hi ? lo : (hi >> 31) ^ INT32_MAX;
 }
 
-/* fx_requant_hi (fx_requant.h): fx_requant for shift <= -2 in three instructions. */
-#define requant_hi fx_requant_hi
-
 /* The other scales (per channel, or shift >= -1): out of the row loops. */
 static FX_NOINLINE int32_t requant_any(int32_t acc, int32_t mult, int32_t shift)
 {
     if (shift <= -2) {
         const uint32_t k = (uint32_t)(-1 - shift);
-        return requant_hi(acc, mult, k, INT32_C(1) << (k - 1u));
+        return fx_requant_hi(acc, mult, k, INT32_C(1) << (k - 1u));
     }
     return fx_requant(acc, mult, shift);
 }
@@ -101,7 +98,7 @@ static inline void put(const fx_rows *a, uint32_t i, int64_t sum)
     const int32_t acc = sat32(sum);
     int32_t y;
     if (a->k0 != 0u) {
-        y = requant_hi(acc, a->mult0, a->k0, a->round0);
+        y = fx_requant_hi(acc, a->mult0, a->k0, a->round0);
     } else {
         const uint32_t s = i & a->scale_mask;
         y = requant_any(acc, a->mult[s], a->shift[s]);
@@ -114,7 +111,7 @@ static inline void put(const fx_rows *a, uint32_t i, int64_t sum)
 /* The common output stage: one scale with shift <= -2 (k0 != 0), int16 outputs. */
 static inline int16_t out16(const fx_rows *a, int64_t sum)
 {
-    int32_t y = requant_hi(sat32(sum), a->mult0, a->k0, a->round0);
+    int32_t y = fx_requant_hi(sat32(sum), a->mult0, a->k0, a->round0);
     y = y < a->lo ? a->lo : (y > a->hi ? a->hi : y);
     return (int16_t)y;
 }
@@ -393,7 +390,7 @@ static inline int64_t row_code2_dsp(const uint8_t *row, const void *xv, uint32_t
 /* ---- the common case in one asm loop over pairs of rows ------------------------------------
  * One scale with shift <= -2, int16 outputs, x, weights (INT16) and y 4-byte aligned, in a
  * multiple of 16 (INT16) or 8 (4-bit codes). Per pair: the accumulators start at the biases;
- * the multiply loop; then for both rows sat32 (as sat32()), requant_hi (SMULL high word + round,
+ * the multiply loop; then for both rows sat32 (as sat32()), fx_requant_hi (SMULL high word + round,
  * ASR k) and SSAT #16; the two results packed (PKHBT), clamped to [lo, hi] per half (SSUB16 +
  * SEL) and stored as one word. The loop state lives in memory (`st`): the multiply loop keeps
  * 13 registers busy. The second row's pointer ends where the next pair starts (stride = the
@@ -406,7 +403,7 @@ typedef struct {
     const uint8_t *x;         /* 16 */
     uint32_t stride;          /* 20 */
     uint32_t passes;          /* 24: multiply-loop passes per pair */
-    int32_t mult, round;      /* 28, 32: requant_hi's */
+    int32_t mult, round;      /* 28, 32: fx_requant_hi's */
     uint32_t k;               /* 36 */
     uint32_t lo2, hi2;        /* 40, 44: act_min, act_max in both halves */
     const uint32_t *table;    /* 48: level pairs (4-bit codes) */
