@@ -65,7 +65,7 @@ fx_status fx_dense_grad_accum_s16(const int16_t *x, const int16_t *g, uint16_t i
 }
 
 /* sat16(requant(sat32(acc))): fx_requant_hi's three instructions for shift <= -2 (k, round). */
-static int16_t back_out(int64_t acc, int32_t mult, int32_t shift, uint32_t k, int32_t round)
+static inline int16_t back_out(int64_t acc, int32_t mult, int32_t shift, uint32_t k, int32_t round)
 {
     const int32_t a = fx_sat32(acc);
     return fx_sat16(shift <= -2 ? fx_requant_hi(a, mult, k, round) : fx_requant(a, mult, shift));
