@@ -87,6 +87,7 @@ def test_requant_matches(kernel, rng):
         shift = int(rng.integers(fixed.SHIFT_MIN, fixed.SHIFT_MAX + 1))
         want = fixed.requant(acc, mult, shift)
         assert kernel.fx_requant(acc, mult, shift) == want, (acc, mult, shift)
+        assert kernel.fx_requant_fast(acc, mult, shift) == want, (acc, mult, shift)
         lo, hi = sorted(int(v) for v in rng.integers(-32768, 32768, size=2))
         assert kernel.fx_requant_s16(acc, mult, shift, lo, hi) == fixed.clamp(want, lo, hi)
         lo8, hi8 = sorted(int(v) for v in rng.integers(-128, 128, size=2))

@@ -85,11 +85,7 @@ static inline int32_t sat32(int64_t v)
 /* The other scales (per channel, or shift >= -1): out of the row loops. */
 static FX_NOINLINE int32_t requant_any(int32_t acc, int32_t mult, int32_t shift)
 {
-    if (shift <= -2) {
-        const uint32_t k = (uint32_t)(-1 - shift);
-        return fx_requant_hi(acc, mult, k, INT32_C(1) << (k - 1u));
-    }
-    return fx_requant(acc, mult, shift);
+    return fx_requant_fast(acc, mult, shift);
 }
 
 /* Output i from its exact bias + dot product: sat32, requant, clamp, store (fx_dense_run's). */

@@ -32,6 +32,18 @@ inline int32_t fx_requant_hi(int32_t acc, int32_t mult, uint32_t k, int32_t roun
     return ((int32_t)(((int64_t)acc * mult) >> 32) + round) >> k;
 }
 
+/* fx_requant, the same result, in fx_requant_hi's three instructions where shift <= -2 (the
+ * usual case: scales below 1/2); loops with one scale hoist k and round and call
+ * fx_requant_hi themselves. */
+inline int32_t fx_requant_fast(int32_t acc, int32_t mult, int32_t shift)
+{
+    if (shift <= -2 && shift >= FX_SHIFT_MIN && mult >= 0) {
+        const uint32_t k = (uint32_t)(-1 - shift);
+        return fx_requant_hi(acc, mult, k, INT32_C(1) << (k - 1u));
+    }
+    return fx_requant(acc, mult, shift);
+}
+
 /* requant, then clamp to [act_min, act_max] (which the caller keeps inside int16). */
 inline int16_t fx_requant_s16(int32_t acc, int32_t mult, int32_t shift, int16_t act_min, int16_t act_max)
 {

@@ -64,25 +64,20 @@ fx_status fx_dense_grad_accum_s16(const int16_t *x, const int16_t *g, uint16_t i
     return FX_OK;
 }
 
-/* sat16(requant(sat32(acc))): fx_requant_hi's three instructions for shift <= -2 (k, round). */
-static inline int16_t back_out(int64_t acc, int32_t mult, int32_t shift, uint32_t k, int32_t round)
+/* sat16(requant(sat32(acc))) */
+static inline int16_t back_out(int64_t acc, int32_t mult, int32_t shift)
 {
-    const int32_t a = fx_sat32(acc);
-    return fx_sat16(shift <= -2 ? fx_requant_hi(a, mult, k, round) : fx_requant(a, mult, shift));
+    return fx_sat16(fx_requant_fast(fx_sat32(acc), mult, shift));
 }
 
 fx_status fx_dense_backward_input_s16(const int16_t *g, const int16_t *w, uint16_t in, uint16_t out,
                                       int32_t mult, int32_t shift, int16_t *g_in)
 {
     uint16_t i, j;
-    uint32_t k;
-    int32_t round;
     fx_status st;
     if (g == NULL || w == NULL || g_in == NULL) return FX_ERR_NULL;
     if (in == 0 || out == 0) return FX_ERR_SHAPE;
     if ((st = fx_requant_check(mult, shift)) != FX_OK) return st;
-    k = shift <= -2 ? (uint32_t)(-1 - shift) : 0u;
-    round = k ? INT32_C(1) << (k - 1u) : 0;
     /* |sum| <= 65535 * 2^30 < 2^47 is exact in int64 (one SMLAL per term on Cortex-M). Two
      * columns per pass, each g[i] loaded once for both, except in size-optimized builds. */
     j = 0;
@@ -95,15 +90,15 @@ fx_status fx_dense_backward_input_s16(const int16_t *g, const int16_t *w, uint16
             a0 += gi * col[0];
             a1 += gi * col[1];
         }
-        g_in[j] = back_out(a0, mult, shift, k, round);
-        g_in[j + 1u] = back_out(a1, mult, shift, k, round);
+        g_in[j] = back_out(a0, mult, shift);
+        g_in[j + 1u] = back_out(a1, mult, shift);
     }
 #endif
     for (; j < in; j++) {
         int64_t a0 = 0;
         const int16_t *col = w + j;
         for (i = 0; i < out; i++, col += in) a0 += (int32_t)g[i] * col[0];
-        g_in[j] = back_out(a0, mult, shift, k, round);
+        g_in[j] = back_out(a0, mult, shift);
     }
     return FX_OK;
 }

@@ -70,6 +70,7 @@ SIGNATURES: dict[str, tuple] = {
     "fx_q_rescale": (C.c_int32, [C.c_int32, C.c_int, C.c_int]),
     "fx_requant_check": (C.c_int, [C.c_int32, C.c_int32]),
     "fx_requant": (C.c_int32, [C.c_int32, C.c_int32, C.c_int32]),
+    "fx_requant_fast": (C.c_int32, [C.c_int32, C.c_int32, C.c_int32]),
     "fx_requant_s16": (C.c_int16, [C.c_int32, C.c_int32, C.c_int32, C.c_int16, C.c_int16]),
     "fx_requant_s8": (C.c_int8, [C.c_int32, C.c_int32, C.c_int32, C.c_int8, C.c_int8]),
 }
