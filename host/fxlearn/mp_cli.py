@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from . import mp as micropython
+from .device_cli import data_options, dataset_split, read_blob_file
 
 
 @click.group("mp")
@@ -237,9 +238,7 @@ def train_cmd(ctx, model_path, dataset, hidden, first, epochs, batch, lr, seed, 
 
 @mp.command("validate")
 @click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--data", "data_name", default="digits", show_default=True, help="builtin dataset name or .npz/.csv file")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
-@click.option("--limit", type=int, default=None, help="use only the first N samples")
+@data_options
 @click.option("--float", "float_path", type=click.Path(exists=True, dir_okay=False),
               help="float MLP (.npz from nn.MLP.save) to compare with (default: the integer model's weights in float)")
 @click.option("--install", "install_arch", default="auto", show_default=True,
@@ -249,8 +248,6 @@ def validate_cmd(ctx, model_path, data_name, split, limit, float_path, install_a
     """Run the same data through the MicroPython board's fxlearn module, the bit-exact integer
     reference and the float reference: the report of the bare-metal `fxlearn validate`.
     Exit 1 on any mismatch."""
-    from .device_cli import dataset_split, read_blob_file
-
     data, _ = read_blob_file(model_path)
     x, y = dataset_split(data_name, split)
     x, y = x[:limit], y[:limit]
