@@ -154,7 +154,7 @@ def test_swap_mode_matches_c(kernel, rng):
     seen = set()
     for case in range(40):
         model, p, theta, cfg = random_setup(rng, big_steps=case % 2 == 0)
-        cfg = replace(cfg, rounding=optim.RHU, ortho=0)
+        cfg = replace(cfg, rounding=optim.RHU, ortho=0, z_max=min(cfg.z_max, 2 ** (cfg.dir_q - 1) - 1))
         assert cfg.swap_ok()
         if case % 4 == 0:
             theta = np.where(rng.random(len(theta)) < 0.3, rng.choice([-32768, 32767, -32700, 32700], len(theta)),
@@ -172,17 +172,45 @@ def test_swap_mode_matches_c(kernel, rng):
     assert seen == {"go", "idle", "stalled"}
 
 
+@pytest.mark.parametrize("dir_q,z", [(24, 2**23 - 1), (24, 2**23), (1, 1), (30, 2**29 - 1), (30, 2**29), (5, 15), (5, 16)])
+def test_swap_step_is_rhu_up_to_the_one_multiply_limit(kernel, dir_q, z):
+    """The in-place trial's step rhu(z d / 2^dir_q), hand-computed in Python integers, at the
+    largest z_max of swap mode (z_max < 2^(dir_q-1): one 32-bit multiply per step) with the
+    extreme directions: x - s saturates to int16 and the old point lands in d. One past it
+    (and dir_q 1, where no z fits) swap mode is refused, in C and in Python alike."""
+    cfg = optim.OptimConfig(q=12, dir_q=dir_q, z_max=z)
+    fits = z < 2 ** (dir_q - 1)
+    assert cfg.swap_ok() == fits == bool(kernel.fx_optim_swap_ok(C.byref(optim.native_config(cfg))))
+    d0 = [-2**31, 2**31 - 1, -1, 1, 2**dir_q >> 1, -(2**dir_q >> 1), 3 << (dir_q - 1), 12345678, -87654321, 0]
+    x0 = [0, -32768, 32767, 0, 100, -100, 5, 32767, -32768, 7]
+    o = optim.NativeOptimizer(cfg, len(d0), kernel)
+    o.direction(1000, 0)
+    x, d = np.array(x0, np.int16), np.array(d0, np.int32)
+    changed = C.c_uint32(0)
+    r = kernel.fx_optim_propose_s16_swap(C.byref(o._o), native.ptr(x, C.c_int16), native.ptr(d, C.c_int32),
+                                          C.byref(changed))
+    if not fits:
+        assert r == FX_ERR_PARAM and x.tolist() == x0 and d.tolist() == d0
+        return
+    steps = [(z * di + (1 << (dir_q - 1))) // (1 << dir_q) for di in d0]   # floor: half up
+    want = [max(-32768, min(32767, xi - si)) for xi, si in zip(x0, steps)]
+    assert r == 1
+    assert x.tolist() == want and d.tolist() == x0
+    assert changed.value == sum(a != b for a, b in zip(want, x0))
+
+
 def test_swap_leaves_d_used_up(kernel):
     """After an in-place trial the direction takes no other candidate and no commit (d now
     holds the old point); a configuration that needs d later is refused."""
-    cfg = optim.OptimConfig(q=4, dir_q=4)
+    cfg = optim.OptimConfig(q=4, dir_q=6)
     o = optim.NativeOptimizer(cfg, 2, kernel)
     o.direction(1000, 0)
     x, d = np.array([100, -5], np.int16), np.array([24, -9], np.int32)
     changed = C.c_uint32(0)
     r = kernel.fx_optim_propose_s16_swap(C.byref(o._o), native.ptr(x, C.c_int16), native.ptr(d, C.c_int32),
                                           C.byref(changed))
-    assert (r, x.tolist(), d.tolist(), changed.value) == (1, [76, 4], [100, -5], 2)   # trial, old point
+    # z = 16: steps rhu(16 * 24 / 64) = 6 and rhu(16 * -9 / 64) = rhu(-2.25) = -2
+    assert (r, x.tolist(), d.tolist(), changed.value) == (1, [94, -3], [100, -5], 2)   # trial, old point
     assert not o.report(1000)                                     # idle: the caller restores x from d
     assert kernel.fx_optim_propose_s16_swap(C.byref(o._o), native.ptr(x, C.c_int16), native.ptr(d, C.c_int32),
                                             C.byref(changed)) == FX_ERR_STATE
@@ -190,7 +218,7 @@ def test_swap_leaves_d_used_up(kernel):
         o.propose(x, d)
     for flags in ({}, dict(rounding=optim.STOCHASTIC), dict(ortho=1), dict(box=1), dict(pattern=True), dict(ray=2),
                   dict(min_lsb=True), dict(expand=1), dict(ray_far=1), dict(policy=optim.ADAPT, guess=True)):
-        c = optim.OptimConfig(q=4, **flags)
+        c = optim.OptimConfig(q=4, dir_q=6, **flags)
         assert c.swap_ok() == bool(kernel.fx_optim_swap_ok(C.byref(optim.native_config(c))))
         assert c.swap_ok() == (not flags or "policy" in flags)
     ef = optim.NativeOptimizer(optim.OptimConfig(q=4, dir_q=4, rounding=optim.ERROR_FEEDBACK), 2, kernel)

@@ -3,6 +3,7 @@
 
 extern inline int32_t fx_sat32(int64_t x);
 extern inline int16_t fx_sat16(int64_t x);
+extern inline int16_t fx_sat16_32(int32_t x);
 extern inline int8_t fx_sat8(int64_t x);
 extern inline int64_t fx_rhu_shift64(int64_t x, int s);
 extern inline int64_t fx_rhu_div(int64_t a, int64_t b);

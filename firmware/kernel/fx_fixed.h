@@ -16,6 +16,19 @@ inline int16_t fx_sat16(int64_t x)
     return x > INT16_MAX ? INT16_MAX : (x < INT16_MIN ? INT16_MIN : (int16_t)x);
 }
 
+/* fx_sat16 of an int32: one SSAT where the core has it (Cortex-M3/M4; inline asm because
+ * GCC 12's ACLE __ssat macro trips -Wsign-conversion) */
+inline int16_t fx_sat16_32(int32_t x)
+{
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(x));
+    return (int16_t)r;
+#else
+    return x > INT16_MAX ? INT16_MAX : (x < INT16_MIN ? INT16_MIN : (int16_t)x);
+#endif
+}
+
 inline int8_t fx_sat8(int64_t x)
 {
     return x > INT8_MAX ? INT8_MAX : (x < INT8_MIN ? INT8_MIN : (int8_t)x);

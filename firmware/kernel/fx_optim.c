@@ -443,26 +443,30 @@ static int propose(fx_optim *o, const int16_t *x16, const int32_t *x32, const in
 
 int fx_optim_swap_ok(const fx_optim_config *c)
 {
+    /* z_max < 2^(dir_q - 1): every step is one 32x32 multiply in fx_optim_propose_s16_swap */
     return c != NULL && c->rounding == FX_OPTIM_RHU && !c->pattern && !c->min_lsb && !c->ray && !c->expand
-           && !c->box && !c->ray_far && !c->ortho;
+           && !c->box && !c->ray_far && !c->ortho && c->dir_q >= 1 && c->z_max <= (INT32_MAX >> (32 - c->dir_q));
 }
 
 int fx_optim_propose_s16_swap(fx_optim *o, int16_t *x, int32_t *d, uint32_t *changed)
 {
     fx_optim_cand cand;
-    uint32_t i, moved = 0, nz = 0;
-    int32_t dq;
-    int64_t half;
+    uint32_t i, n, moved = 0, nz = 0;
+    int32_t zs;
     if (!o || !x || !d || !changed) return FX_ERR_NULL;
     if (!fx_optim_swap_ok(&o->cfg)) return FX_ERR_PARAM;
     if (o->state != ST_READY || o->swapped || o->ring_len != 0) return FX_ERR_STATE;
     if (!next_candidate(o, d, &cand)) return stall(o);
-    dq = o->cfg.dir_q;
-    half = dq > 0 ? (int64_t)1 << (dq - 1) : 0;
-    for (i = 0; i < o->n; i++) {
+    if (cand.z < 1 || cand.z > o->cfg.z_max) return FX_ERR_STATE;   /* ORD steps stay in 1..z_max */
+    /* swap_ok: z <= z_max < 2^(dq-1), so rhu(z d / 2^dq) is exactly the high word of
+     * (z 2^(32-dq)) d + 2^31 - one multiply, no 64-bit shift per parameter - and |s| <= 2^30
+     * needs no clamp before sat16(x - s) */
+    zs = (int32_t)((uint32_t)cand.z << (32 - o->cfg.dir_q));
+    n = o->n;
+    for (i = 0; i < n; i++) {
         const int16_t xi = x[i];
-        const int32_t s = line_step17(cand.z, d[i], dq, half);
-        const int16_t t = sub_small16(xi, s);
+        const int32_t s = (int32_t)(((int64_t)zs * d[i] + INT64_C(0x80000000)) >> 32);
+        const int16_t t = fx_sat16_32(xi - s);
         nz |= (uint32_t)s;
         moved += t != xi;
         d[i] = xi;

@@ -152,7 +152,8 @@ fx_status fx_optim_accept(fx_optim *o);
 
 /* 1 if fx_optim_propose_s16_swap may be used with this configuration: the first ORD candidate
  * is the only one a direction can have, and nothing after it needs d (RHU rounding; no error
- * feedback, pattern, lattice search or compensation). */
+ * feedback, pattern, lattice search or compensation), and z_max < 2^(dir_q - 1) (each step
+ * then takes one 32x32 multiply: z_max <= INT32_MAX >> (32 - dir_q), dir_q >= 1). */
 int fx_optim_swap_ok(const fx_optim_config *cfg);
 
 /* The first trial of a direction in place, for a caller that tries one trial per direction

@@ -58,6 +58,7 @@ i8p, i16p, i32p, u8p = (C.POINTER(t) for t in (C.c_int8, C.c_int16, C.c_int32, C
 SIGNATURES: dict[str, tuple] = {
     "fx_sat32": (C.c_int32, [C.c_int64]),
     "fx_sat16": (C.c_int16, [C.c_int64]),
+    "fx_sat16_32": (C.c_int16, [C.c_int32]),
     "fx_sat8": (C.c_int8, [C.c_int64]),
     "fx_rhu_shift64": (C.c_int64, [C.c_int64, C.c_int]),
     "fx_rhu_div": (C.c_int64, [C.c_int64, C.c_int64]),

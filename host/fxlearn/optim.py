@@ -114,10 +114,11 @@ class OptimConfig:
     def swap_ok(self) -> bool:
         """fx_optim_swap_ok: the first ORD trial is the only candidate of a direction and
         nothing after it needs d, so a trainer can make the trial in place (fx_train's swap
-        mode, no copy of theta)."""
+        mode, no copy of theta); z_max < 2^(dir_q - 1) keeps each step one 32-bit multiply."""
         c = self.resolved()
         return (c.rounding == RHU and not c.pattern and not c.min_lsb and not c.ray and not c.expand
-                and not c.box and not c.ray_far and not c.ortho)
+                and not c.box and not c.ray_far and not c.ortho
+                and c.dir_q >= 1 and c.z_max <= (2**31 - 1) >> (32 - c.dir_q))
 
     def work_len(self, n: int) -> int:
         """int32 entries of caller memory the optimizer needs (fx_optim_work_len)."""
