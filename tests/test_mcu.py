@@ -139,6 +139,32 @@ def test_training_step_on_the_core_is_bit_exact(target):
     assert np.allclose(got, [loss, trial], rtol=1e-4) and bool(kept) == f_kept
 
 
+@pytest.mark.parametrize("target", ["cm4", "cm3"])
+def test_grad_accum_on_the_core_matches_reference(target, rng):
+    """fx_dense_grad_accum_s16 on the core (Cortex-M4: the DSP four-column path; both: the
+    saturating path without a bound) equals train.grad_accum, with the samples at word-aligned
+    and at odd halfword addresses (the DSP path reads x as unaligned int16 pairs)."""
+    from test_train_backward import random_accum_case
+    from fxlearn import train
+    mcu = mcu_run.Mcu(bench_elf(target), target)
+    for case in range(160):
+        xs, gs, shift, dw0, db0, use_bound = random_accum_case(rng, case)
+        want_w, want_b = train.grad_accum(xs, gs, shift, dw0, db0)
+        mcu.reset_heap()
+        dw = mcu.put(np.asarray(dw0, "<i4"))
+        db = mcu.put(np.asarray(db0, "<i4"))
+        start = int(max(np.abs(np.asarray(dw0, np.int64)).max(), np.abs(np.asarray(db0, np.int64)).max()))
+        bound = mcu.put(np.array([start], "<u4")) if use_bound else 0
+        for x, g in zip(xs, gs):
+            xa = mcu.alloc(2 * len(x) + 4, 4) + 2 * (case % 4 >= 2)       # half the cases misaligned
+            mcu.write(xa, np.asarray(x, "<i2").tobytes())
+            ga = mcu.put(np.asarray(g, "<i2"))
+            assert mcu.call("fx_dense_grad_accum_s16", xa, ga, len(x), len(g), shift, dw, db, bound).i32 == 0
+        got_w = mcu.get(dw, "<i4", want_w.size).reshape(want_w.shape)
+        assert got_w.tolist() == want_w.tolist(), (case, shift)
+        assert mcu.get(db, "<i4", len(want_b)).tolist() == want_b.tolist(), case
+
+
 QEMU_MACHINES = {"cm4": "netduinoplus2", "cm3": "netduino2"}
 QEMU_FUNCTIONS = ("fx_bench_nop", "fxq_dense_int16", "fxq_dense_apot4")   # fx_bench_qemu.c's order
 

@@ -42,25 +42,33 @@ def c_accum(kernel, xs, gs, shift, dw, db, use_bound):
     return dw, db
 
 
+def random_accum_case(rng, case):
+    """Samples, gradients, shift and start accumulators for one grad_accum case: shapes with
+    and without a multiple of four inputs, small / full / extreme values, starts at zero, next
+    to the int32 limits (the saturating path) or mid-range; odd cases pass the bound (the
+    wrapping fast path)."""
+    n_in, n_out, n = int(rng.integers(1, 70)), int(rng.integers(1, 20)), int(rng.integers(1, 9))
+    kind_x, kind_g = rng.choice(["small", "full", "extreme"], size=2)
+    xs, gs = values(rng, (n, n_in), kind_x), values(rng, (n, n_out), kind_g)
+    shift = int(rng.choice([0, 0, 1, 4, 7, 15, 30]))
+    start_kind = case % 3
+    dw0 = np.zeros((n_out, n_in), dtype=np.int64)
+    db0 = np.zeros(n_out, dtype=np.int64)
+    if start_kind == 1:                       # start next to the int32 limits
+        dw0 = rng.choice([fixed.INT32_MIN, fixed.INT32_MIN + 5, fixed.INT32_MAX - 5, fixed.INT32_MAX],
+                         size=dw0.shape)
+        db0 = rng.choice([fixed.INT32_MIN, fixed.INT32_MAX - 1], size=db0.shape)
+    elif start_kind == 2:
+        dw0 = rng.integers(-(1 << 20), 1 << 20, size=dw0.shape)
+    return xs, gs, shift, dw0, db0, bool(case % 2)
+
+
 def test_grad_accum_matches_c(kernel, rng):
     saturated = 0
     for case in range(1000):
-        n_in, n_out, n = int(rng.integers(1, 70)), int(rng.integers(1, 20)), int(rng.integers(1, 9))
-        kind_x, kind_g = rng.choice(["small", "full", "extreme"], size=2)
-        xs, gs = values(rng, (n, n_in), kind_x), values(rng, (n, n_out), kind_g)
-        shift = int(rng.choice([0, 0, 1, 4, 7, 15, 30]))
-        start_kind = case % 3
-        dw0 = np.zeros((n_out, n_in), dtype=np.int64)
-        db0 = np.zeros(n_out, dtype=np.int64)
-        if start_kind == 1:                       # start next to the int32 limits
-            dw0 = rng.choice([fixed.INT32_MIN, fixed.INT32_MIN + 5, fixed.INT32_MAX - 5, fixed.INT32_MAX],
-                             size=dw0.shape)
-            db0 = rng.choice([fixed.INT32_MIN, fixed.INT32_MAX - 1], size=db0.shape)
-        elif start_kind == 2:
-            dw0 = rng.integers(-(1 << 20), 1 << 20, size=dw0.shape)
+        xs, gs, shift, dw0, db0, use_bound = random_accum_case(rng, case)
         ref_w, ref_b = train.grad_accum(xs, gs, shift, dw0, db0)
         saturated += int(np.any(np.abs(ref_w) >= fixed.INT32_MAX))
-        use_bound = bool(case % 2)
         got_w, got_b = c_accum(kernel, xs, gs, shift, dw0, db0, use_bound)
         assert got_w.tolist() == ref_w.tolist(), (case, shift)
         assert got_b.tolist() == ref_b.tolist(), case
