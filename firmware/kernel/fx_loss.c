@@ -76,8 +76,10 @@ fx_status fx_softmax_xent_s16(const int16_t *logits, uint16_t n, uint16_t label,
     }
     if (grad != NULL) {
         for (i = 0; i < n; i++) {
-            int32_t p = (int32_t)fx_rhu_div((int64_t)grad[i] * FX_Q15_ONE, (int64_t)sum);
-            grad[i] = p - (i == label ? FX_Q15_ONE : 0);
+            /* fx_rhu_div in 32 bits (a UDIV on Cortex-M, no 64-bit division call):
+             * 0 <= e 2^15 <= 2^30 and 2^15 <= sum < 2^32 */
+            const uint32_t a = (uint32_t)grad[i] << 15, q = a / sum, r = a - q * sum;
+            grad[i] = (int32_t)(q + (r >= sum - r)) - (i == label ? FX_Q15_ONE : 0);
         }
     }
     if (loss != NULL) {
