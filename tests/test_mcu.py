@@ -165,6 +165,27 @@ def test_grad_accum_on_the_core_matches_reference(target, rng):
         assert mcu.get(db, "<i4", len(want_b)).tolist() == want_b.tolist(), case
 
 
+@pytest.mark.parametrize("target", ["cm4", "cm3"])
+def test_backward_input_on_the_core_matches_reference(target, rng):
+    """fx_dense_backward_input_s16 on the core (Cortex-M4: two rows and two columns per SMLALD
+    pair) equals train.backward_input, with g and w at word-aligned and odd halfword addresses."""
+    from test_train_backward import random_backward_case
+    from fxlearn import train
+    mcu = mcu_run.Mcu(bench_elf(target), target)
+    for case in range(300):
+        g, w, mult, shift = random_backward_case(rng)
+        mcu.reset_heap()
+        odd = 2 * (case % 2)
+        ga = mcu.alloc(2 * g.size + 4, 4) + odd
+        wa = mcu.alloc(2 * w.size + 4, 4) + odd
+        mcu.write(ga, g.astype("<i2").tobytes())
+        mcu.write(wa, w.astype("<i2").tobytes())
+        out = mcu.alloc(2 * w.shape[1])
+        assert mcu.call("fx_dense_backward_input_s16", ga, wa, w.shape[1], w.shape[0], mult, shift, out).i32 == 0
+        want = train.backward_input(g[None, :], w, mult, shift)[0]
+        assert mcu.get(out, "<i2", w.shape[1]).tolist() == want.tolist(), case
+
+
 QEMU_MACHINES = {"cm4": "netduinoplus2", "cm3": "netduino2"}
 QEMU_FUNCTIONS = ("fx_bench_nop", "fxq_dense_int16", "fxq_dense_apot4")   # fx_bench_qemu.c's order
 

@@ -85,14 +85,21 @@ def test_grad_accum_saturates_in_order():
     assert train.grad_accum([[-3]], [[5]], 1, [[0]], [0])[0][0, 0] == -7        # rhu(-7.5) = -7
 
 
+def random_backward_case(rng):
+    """g [out], w [out, in] (odd and even sizes, small / full / extreme values) and a scale from
+    far below one LSB to saturating."""
+    n_in, n_out = int(rng.integers(1, 70)), int(rng.integers(1, 40))
+    kind_g, kind_w = rng.choice(["small", "full", "extreme"], size=2)
+    g = values(rng, n_out, kind_g).astype(np.int16)
+    w = values(rng, (n_out, n_in), kind_w).astype(np.int16)
+    scale = float(rng.choice([2.0 ** -15, 2.0 ** -12, 0.37 / 4096, 1.0, 3.7, 2.0 ** 20]))
+    return g, w, *fixed.quantize_multiplier(scale)
+
+
 def test_backward_input_matches_c(kernel, rng):
     for case in range(1000):
-        n_in, n_out = int(rng.integers(1, 70)), int(rng.integers(1, 40))
-        kind_g, kind_w = rng.choice(["small", "full", "extreme"], size=2)
-        g = values(rng, n_out, kind_g).astype(np.int16)
-        w = values(rng, (n_out, n_in), kind_w).astype(np.int16)
-        scale = float(rng.choice([2.0 ** -15, 2.0 ** -12, 0.37 / 4096, 1.0, 3.7, 2.0 ** 20]))
-        mult, shift = fixed.quantize_multiplier(scale)
+        g, w, mult, shift = random_backward_case(rng)
+        n_out, n_in = w.shape
         out = np.zeros(n_in, dtype=np.int16)
         st = kernel.fx_dense_backward_input_s16(native.ptr(g, C.c_int16), native.ptr(w, C.c_int16), n_in, n_out,
                                                 mult, shift, native.ptr(out, C.c_int16))
