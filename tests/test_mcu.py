@@ -186,6 +186,21 @@ def test_backward_input_on_the_core_matches_reference(target, rng):
         assert mcu.get(out, "<i2", w.shape[1]).tolist() == want.tolist(), case
 
 
+@pytest.mark.parametrize("target", ["cm4", "cm3"])
+def test_slope_on_the_core_matches_reference(target, rng):
+    """fx_train_slope on the core, at every shift (its one-word path from 31 on), equals
+    train.slope on directions with extreme entries."""
+    from fxlearn import train
+    mcu = mcu_run.Mcu(bench_elf(target), target)
+    ext = np.array([0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1, 32768 + 16384], np.int32)
+    for shift in range(63):
+        d = rng.permutation(np.concatenate([ext, rng.integers(-2 ** 31, 2 ** 31, 30),
+                                            rng.integers(-70000, 70000, 30)])).astype(np.int32)
+        mcu.reset_heap()
+        r = mcu.call("fx_train_slope", mcu.put(d.astype("<i4")), len(d), shift)
+        assert (r.r1 << 32 | r.r0) == train.slope(d, shift), shift
+
+
 QEMU_MACHINES = {"cm4": "netduinoplus2", "cm3": "netduino2"}
 QEMU_FUNCTIONS = ("fx_bench_nop", "fxq_dense_int16", "fxq_dense_apot4")   # fx_bench_qemu.c's order
 

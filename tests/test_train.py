@@ -109,7 +109,7 @@ def assert_same_params(a: IntModel, b: IntModel):
 
 
 def test_slope_matches_c_at_every_shift(kernel, rng):
-    """fx_train_slope (its two-word path for shifts >= 30 included) against train.slope, on
+    """fx_train_slope (its one-word path for shifts >= 31 included) against train.slope, on
     random directions with extreme entries, and its saturation at INT64_MAX."""
     ext = np.array([0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1], np.int32)
     for shift in range(63):

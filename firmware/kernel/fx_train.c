@@ -355,15 +355,14 @@ int64_t fx_train_slope(const int32_t *d, uint32_t n, int32_t shift)
     uint64_t slope = 0;
     if (d == NULL || shift < 0 || shift > 62) return 0;
     if (shift >= 31 && n <= FX_OPTIM_N_MAX) {
-        /* every term is at most 2^31 + 1 (d^2 <= 2^62) and 2^24 of them stay below 2^56:
-         * rhu(P / 2^shift) from the two words of P = d^2, no 64-bit shift per parameter */
-        const uint32_t s = (uint32_t)shift;
+        /* d^2 = H 2^31 + L with H = d^2 >> 31 <= 2^31 and L < 2^31; for e = shift - 31 >= 1 the
+         * rounding bit is in H: rhu(d^2 / 2^shift) = (H + 2^(e-1)) >> e, and for e = 0 it is
+         * H + bit 30 of L. Every term is at most 2^31 + 1 and 2^24 of them stay below 2^56: no
+         * 64-bit shift per parameter, and no branch (m selects the e = 0 bit) */
+        const uint32_t e = (uint32_t)shift - 31u, c = e ? UINT32_C(1) << (e - 1u) : 0u, m = e ? 0u : 1u;
         for (i = 0; i < n; i++) {
             const uint64_t p = (uint64_t)((int64_t)d[i] * d[i]);
-            const uint32_t hi = (uint32_t)(p >> 32), lo = (uint32_t)p;
-            const uint32_t fl = s >= 32u ? hi >> (s - 32u) : (hi << (32u - s)) | (lo >> s);
-            const uint32_t bit = s >= 33u ? (hi >> (s - 33u)) & 1u : s == 32u ? lo >> 31 : (lo >> (s - 1u)) & 1u;
-            slope += (uint64_t)fl + bit;
+            slope += ((uint32_t)(p >> 31) + c + (((uint32_t)p >> 30) & m)) >> e;
         }
         return (int64_t)slope;
     }
