@@ -81,6 +81,13 @@ def test_q_format(kernel, rng):
         assert kernel.fx_q_rescale(x, qf, qt) == fixed.q_rescale(x, qf, qt), (x, qf, qt)
 
 
+def test_requant_hi_k_selects_the_three_instruction_form(kernel):
+    """k = -1 - shift for the valid shifts <= -2 (scales below 1/2), 0 for the others."""
+    for shift in range(-40, 40):
+        want = -1 - shift if fixed.SHIFT_MIN <= shift <= -2 else 0
+        assert kernel.fx_requant_hi_k(shift) == want, shift
+
+
 def test_requant_matches(kernel, rng):
     accs = edge_ints(rng, 32, N)
     for acc in accs:

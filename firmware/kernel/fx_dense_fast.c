@@ -603,7 +603,7 @@ static void run(const fx_dense_layer *layer, fx_layer_fn fn, const void *table, 
     a.mult = layer->mult;
     a.shift = layer->shift;
     a.scale_mask = layer->n_scale == 1u ? 0u : ~0u;
-    a.k0 = layer->n_scale == 1u && layer->shift[0] <= -2 ? (uint32_t)(-1 - layer->shift[0]) : 0u;
+    a.k0 = layer->n_scale == 1u ? fx_requant_hi_k(layer->shift[0]) : 0u;
     a.mult0 = layer->mult[0];
     a.round0 = a.k0 != 0u ? INT32_C(1) << (a.k0 - 1u) : 0;
     a.lo = layer->act_min;

@@ -2,6 +2,7 @@
 
 extern inline int32_t fx_requant(int32_t acc, int32_t mult, int32_t shift);
 extern inline int32_t fx_requant_hi(int32_t acc, int32_t mult, uint32_t k, int32_t round);
+extern inline uint32_t fx_requant_hi_k(int32_t shift);
 extern inline int32_t fx_requant_fast(int32_t acc, int32_t mult, int32_t shift);
 extern inline int16_t fx_requant_s16(int32_t acc, int32_t mult, int32_t shift, int16_t act_min, int16_t act_max);
 extern inline int8_t fx_requant_s8(int32_t acc, int32_t mult, int32_t shift, int8_t act_min, int8_t act_max);

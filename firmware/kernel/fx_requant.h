@@ -32,15 +32,19 @@ inline int32_t fx_requant_hi(int32_t acc, int32_t mult, uint32_t k, int32_t roun
     return ((int32_t)(((int64_t)acc * mult) >> 32) + round) >> k;
 }
 
+/* fx_requant_hi's k for a valid scale: -1 - shift (1..30) where shift <= -2, else 0 (the scale
+ * needs fx_requant); its round is 2^(k-1). Loops with one scale decide this once. */
+inline uint32_t fx_requant_hi_k(int32_t shift)
+{
+    return shift <= -2 && shift >= FX_SHIFT_MIN ? (uint32_t)(-1 - shift) : 0u;
+}
+
 /* fx_requant, the same result, in fx_requant_hi's three instructions where shift <= -2 (the
- * usual case: scales below 1/2); loops with one scale hoist k and round and call
- * fx_requant_hi themselves. */
+ * usual case: scales below 1/2). */
 inline int32_t fx_requant_fast(int32_t acc, int32_t mult, int32_t shift)
 {
-    if (shift <= -2 && shift >= FX_SHIFT_MIN && mult >= 0) {
-        const uint32_t k = (uint32_t)(-1 - shift);
-        return fx_requant_hi(acc, mult, k, INT32_C(1) << (k - 1u));
-    }
+    const uint32_t k = fx_requant_hi_k(shift);
+    if (k != 0u && mult >= 0) return fx_requant_hi(acc, mult, k, INT32_C(1) << (k - 1u));
     return fx_requant(acc, mult, shift);
 }
 

@@ -340,8 +340,8 @@ static void requant_run(int32_t *acc, uint32_t n, int32_t mult, int32_t shift)
     uint32_t i;
     int s = 31 - (int)shift;   /* check_params validated (mult, shift): s in 1..62 */
     int64_t half = (int64_t)1 << (s - 1);
-    if (shift <= -2) {         /* the usual direction scales: no 64-bit shift per parameter */
-        const uint32_t k = (uint32_t)(-1 - shift);
+    const uint32_t k = fx_requant_hi_k(shift);
+    if (k != 0u) {             /* the usual direction scales: no 64-bit shift per parameter */
         const int32_t round = INT32_C(1) << (k - 1u);
         for (i = 0; i < n; i++) acc[i] = fx_requant_hi(acc[i], mult, k, round);
         return;

@@ -92,18 +92,17 @@ fx_status fx_dense_grad_accum_s16(const int16_t *x, const int16_t *g, uint16_t i
     return FX_OK;
 }
 
-/* The column scale, decided once per call: fx_requant_hi's form where shift <= -2. */
+/* The column scale, decided once per call: k != 0 selects fx_requant_hi (fx_requant_hi_k). */
 typedef struct {
     int32_t mult, shift, round;
     uint32_t k;
-    int hi;
 } back_scale;
 
-/* sat16(requant(sat32(acc))): SMULL, ADD, ASR and an SSAT on the usual (hi) path */
+/* sat16(requant(sat32(acc))): SMULL, ADD, ASR and an SSAT on the usual (k != 0) path */
 static inline int16_t back_out(int64_t acc, const back_scale *q)
 {
     const int32_t a = fx_sat32(acc);
-    return q->hi ? fx_sat16_32(fx_requant_hi(a, q->mult, q->k, q->round)) : fx_sat16(fx_requant(a, q->mult, q->shift));
+    return fx_sat16_32(q->k != 0u ? fx_requant_hi(a, q->mult, q->k, q->round) : fx_requant(a, q->mult, q->shift));
 }
 
 fx_status fx_dense_backward_input_s16(const int16_t *g, const int16_t *w, uint16_t in, uint16_t out,
@@ -117,9 +116,8 @@ fx_status fx_dense_backward_input_s16(const int16_t *g, const int16_t *w, uint16
     if ((st = fx_requant_check(mult, shift)) != FX_OK) return st;
     q.mult = mult;
     q.shift = shift;
-    q.hi = shift <= -2;
-    q.k = q.hi ? (uint32_t)(-1 - shift) : 0u;
-    q.round = q.hi ? INT32_C(1) << (q.k - 1u) : 0;
+    q.k = fx_requant_hi_k(shift);   /* fx_requant_check: mult >= 0 */
+    q.round = q.k != 0u ? INT32_C(1) << (q.k - 1u) : 0;
     /* |sum| <= 65535 * 2^30 < 2^47 is exact in int64 (one SMLAL per term on Cortex-M). Two
      * columns per pass, each g[i] loaded once for both, except in size-optimized builds. */
     j = 0;

@@ -72,6 +72,7 @@ SIGNATURES: dict[str, tuple] = {
     "fx_requant_check": (C.c_int, [C.c_int32, C.c_int32]),
     "fx_requant": (C.c_int32, [C.c_int32, C.c_int32, C.c_int32]),
     "fx_requant_fast": (C.c_int32, [C.c_int32, C.c_int32, C.c_int32]),
+    "fx_requant_hi_k": (C.c_uint32, [C.c_int32]),
     "fx_requant_s16": (C.c_int16, [C.c_int32, C.c_int32, C.c_int32, C.c_int16, C.c_int16]),
     "fx_requant_s8": (C.c_int8, [C.c_int32, C.c_int32, C.c_int32, C.c_int8, C.c_int8]),
 }
