@@ -34,6 +34,12 @@ def mcu(request):
     return mcu_run.Mcu(bench_elf(target, name, defines), target)
 
 
+@pytest.fixture(scope="module", params=["cm4", "cm3"])
+def core(request):
+    """The kernel as the boards build it, on each core (Cortex-M4: the DSP paths)."""
+    return mcu_run.Mcu(bench_elf(request.param), request.param)
+
+
 def check(mcu, fmt, bits, layer, x, in_bits=16, out_bits=16, offsets=None):
     run = mcu_run.dense_forward(mcu, fmt, bits, *layer, x, in_bits, out_bits, offsets)
     ref = dense.dense(x, *layer, in_bits=in_bits)
@@ -139,65 +145,59 @@ def test_training_step_on_the_core_is_bit_exact(target):
     assert np.allclose(got, [loss, trial], rtol=1e-4) and bool(kept) == f_kept
 
 
-@pytest.mark.parametrize("target", ["cm4", "cm3"])
-def test_grad_accum_on_the_core_matches_reference(target, rng):
+def test_grad_accum_on_the_core_matches_reference(core, rng):
     """fx_dense_grad_accum_s16 on the core (Cortex-M4: the DSP four-column path; both: the
     saturating path without a bound) equals train.grad_accum, with the samples at word-aligned
     and at odd halfword addresses (the DSP path reads x as unaligned int16 pairs)."""
     from test_train_backward import random_accum_case
     from fxlearn import train
-    mcu = mcu_run.Mcu(bench_elf(target), target)
     for case in range(160):
         xs, gs, shift, dw0, db0, use_bound = random_accum_case(rng, case)
         want_w, want_b = train.grad_accum(xs, gs, shift, dw0, db0)
-        mcu.reset_heap()
-        dw = mcu.put(np.asarray(dw0, "<i4"))
-        db = mcu.put(np.asarray(db0, "<i4"))
+        core.reset_heap()
+        dw = core.put(np.asarray(dw0, "<i4"))
+        db = core.put(np.asarray(db0, "<i4"))
         start = int(max(np.abs(np.asarray(dw0, np.int64)).max(), np.abs(np.asarray(db0, np.int64)).max()))
-        bound = mcu.put(np.array([start], "<u4")) if use_bound else 0
+        bound = core.put(np.array([start], "<u4")) if use_bound else 0
         for x, g in zip(xs, gs):
-            xa = mcu.alloc(2 * len(x) + 4, 4) + 2 * (case % 4 >= 2)       # half the cases misaligned
-            mcu.write(xa, np.asarray(x, "<i2").tobytes())
-            ga = mcu.put(np.asarray(g, "<i2"))
-            assert mcu.call("fx_dense_grad_accum_s16", xa, ga, len(x), len(g), shift, dw, db, bound).i32 == 0
-        got_w = mcu.get(dw, "<i4", want_w.size).reshape(want_w.shape)
+            xa = core.alloc(2 * len(x) + 4, 4) + 2 * (case % 4 >= 2)       # half the cases misaligned
+            core.write(xa, np.asarray(x, "<i2").tobytes())
+            ga = core.put(np.asarray(g, "<i2"))
+            assert core.call("fx_dense_grad_accum_s16", xa, ga, len(x), len(g), shift, dw, db, bound).i32 == 0
+        got_w = core.get(dw, "<i4", want_w.size).reshape(want_w.shape)
         assert got_w.tolist() == want_w.tolist(), (case, shift)
-        assert mcu.get(db, "<i4", len(want_b)).tolist() == want_b.tolist(), case
+        assert core.get(db, "<i4", len(want_b)).tolist() == want_b.tolist(), case
 
 
-@pytest.mark.parametrize("target", ["cm4", "cm3"])
-def test_backward_input_on_the_core_matches_reference(target, rng):
+def test_backward_input_on_the_core_matches_reference(core, rng):
     """fx_dense_backward_input_s16 on the core (Cortex-M4: two rows and two columns per SMLALD
     pair) equals train.backward_input, with g and w at word-aligned and odd halfword addresses."""
     from test_train_backward import random_backward_case
     from fxlearn import train
-    mcu = mcu_run.Mcu(bench_elf(target), target)
     for case in range(300):
         g, w, mult, shift = random_backward_case(rng)
-        mcu.reset_heap()
+        core.reset_heap()
         odd = 2 * (case % 2)
-        ga = mcu.alloc(2 * g.size + 4, 4) + odd
-        wa = mcu.alloc(2 * w.size + 4, 4) + odd
-        mcu.write(ga, g.astype("<i2").tobytes())
-        mcu.write(wa, w.astype("<i2").tobytes())
-        out = mcu.alloc(2 * w.shape[1])
-        assert mcu.call("fx_dense_backward_input_s16", ga, wa, w.shape[1], w.shape[0], mult, shift, out).i32 == 0
+        ga = core.alloc(2 * g.size + 4, 4) + odd
+        wa = core.alloc(2 * w.size + 4, 4) + odd
+        core.write(ga, g.astype("<i2").tobytes())
+        core.write(wa, w.astype("<i2").tobytes())
+        out = core.alloc(2 * w.shape[1])
+        assert core.call("fx_dense_backward_input_s16", ga, wa, w.shape[1], w.shape[0], mult, shift, out).i32 == 0
         want = train.backward_input(g[None, :], w, mult, shift)[0]
-        assert mcu.get(out, "<i2", w.shape[1]).tolist() == want.tolist(), case
+        assert core.get(out, "<i2", w.shape[1]).tolist() == want.tolist(), case
 
 
-@pytest.mark.parametrize("target", ["cm4", "cm3"])
-def test_slope_on_the_core_matches_reference(target, rng):
+def test_slope_on_the_core_matches_reference(core, rng):
     """fx_train_slope on the core, at every shift (its one-word path from 31 on), equals
     train.slope on directions with extreme entries."""
     from fxlearn import train
-    mcu = mcu_run.Mcu(bench_elf(target), target)
     ext = np.array([0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1, 32768 + 16384], np.int32)
     for shift in range(63):
         d = rng.permutation(np.concatenate([ext, rng.integers(-2 ** 31, 2 ** 31, 30),
                                             rng.integers(-70000, 70000, 30)])).astype(np.int32)
-        mcu.reset_heap()
-        r = mcu.call("fx_train_slope", mcu.put(d.astype("<i4")), len(d), shift)
+        core.reset_heap()
+        r = core.call("fx_train_slope", core.put(d.astype("<i4")), len(d), shift)
         assert (r.r1 << 32 | r.r0) == train.slope(d, shift), shift
 
 
