@@ -51,6 +51,25 @@ def test_rhu_div_matches(kernel, rng):
     assert kernel.fx_rhu_div(I64[1], I64[1]) == 1
 
 
+def test_udiv64_is_floor_division(kernel, rng):
+    """The kernel's one 64-bit division (in place of libgcc's) against Python's divmod: both
+    paths (32-bit operands: hardware divide; wider: shift-subtract), the extremes, d = 0."""
+    import ctypes
+    U64 = (1 << 64) - 1
+    cases = [(U64, 1), (U64, U64), (U64 - 1, U64), (U64, 2), (1 << 63, 3), ((1 << 32) - 1, (1 << 32) - 1),
+             (1 << 32, (1 << 32) - 1), (5, 1 << 40), (0, 7), (1 << 62, 1 << 31), (U64, (1 << 63) + 1)]
+    for _ in range(N):
+        bn, bd = int(rng.integers(1, 65)), int(rng.integers(1, 65))
+        cases.append((int(rng.integers(0, 1 << 62)) >> max(0, 62 - bn) << max(0, bn - 62) & U64,
+                      max(1, int(rng.integers(1, 1 << 62)) >> max(0, 62 - bd) << max(0, bd - 62) & U64)))
+    for n, d in cases:
+        rem = ctypes.c_uint64(12345)
+        assert (kernel.fx_udiv64(n, d, ctypes.byref(rem)), rem.value) == divmod(n, d), (n, d)
+        assert kernel.fx_udiv64(n, d, None) == n // d
+    rem = ctypes.c_uint64(0)
+    assert (kernel.fx_udiv64(99, 0, ctypes.byref(rem)), rem.value) == (U64, 99)
+
+
 @pytest.mark.parametrize("name,bits,ref", [
     ("fx_sat32", 64, fixed.sat32), ("fx_sat16", 64, fixed.sat16), ("fx_sat16_32", 32, fixed.sat16),
     ("fx_sat8", 64, fixed.sat8)])

@@ -43,16 +43,24 @@ inline int64_t fx_rhu_shift64(int64_t x, int s)
     return (x >> s) + ((x >> (s - 1)) & 1);
 }
 
+/* floor(n / d), and n mod d in *rem if rem is not NULL; d = 0 gives UINT64_MAX and n.
+ * The kernel's only 64-bit division: C's would link libgcc's (about 900 B on Cortex-M). */
+uint64_t fx_udiv64(uint64_t n, uint64_t d, uint64_t *rem);
+
 /* floor(a / b + 1/2) for b > 0 (b <= 0 returns 0: callers validate b).
- * Floor division first, then compare twice the remainder with b: no overflow. */
+ * Floor division of the magnitudes first, then compare twice the remainder with b: no overflow. */
 inline int64_t fx_rhu_div(int64_t a, int64_t b)
 {
-    int64_t q, r;
+    uint64_t ub = (uint64_t)b, r, q;
     if (b <= 0) return 0;
-    q = a / b;
-    r = a % b;
-    if (r < 0) { q -= 1; r += b; }     /* now 0 <= r < b and a = q*b + r */
-    return (r >= b - r) ? q + 1 : q;   /* r/b >= 1/2 rounds up */
+    if (a >= 0) {
+        q = fx_udiv64((uint64_t)a, ub, &r);
+    } else {                           /* -a in uint64 is exact, INT64_MIN too */
+        q = fx_udiv64(0u - (uint64_t)a, ub, &r);
+        q = 0u - q;
+        if (r != 0) { q -= 1u; r = ub - r; }
+    }                                  /* now 0 <= r < b and a = q*b + r (q as two's complement) */
+    return (int64_t)(r >= ub - r ? q + 1u : q);   /* r/b >= 1/2 rounds up */
 }
 
 inline int16_t fx_add_sat16(int16_t a, int16_t b) { return fx_sat16((int32_t)a + b); }

@@ -77,7 +77,7 @@ static int64_t mulshr_sat(int64_t a, int32_t z, int32_t q)
 {
     int64_t hi = a >> q, lo = a & (((int64_t)1 << q) - 1);
     int64_t low = (lo * z) >> q;                 /* lo < 2^24, z < 2^31 */
-    if (hi != 0 && z > INT64_MAX / hi) return INT64_MAX;
+    if (hi != 0 && (uint64_t)z > fx_udiv64((uint64_t)INT64_MAX, (uint64_t)hi, NULL)) return INT64_MAX;
     if (hi * z > INT64_MAX - low) return INT64_MAX;
     return hi * z + low;
 }
@@ -156,7 +156,7 @@ static int32_t ray_z(const fx_optim *o, const int32_t *d, uint32_t k)
     }
     if (dmax == 0) return 0;
     num = (int64_t)(2 * k + 1) << o->cfg.dir_q;
-    z = (num + 2 * dmax - 1) / (2 * dmax);
+    z = (int64_t)fx_udiv64((uint64_t)(num + 2 * dmax - 1), (uint64_t)(2 * dmax), NULL);
     return z > INT32_MAX ? INT32_MAX : (int32_t)z;
 }
 #endif
@@ -287,7 +287,7 @@ static int32_t shrink(const fx_optim *o, int32_t z, int have_f, int64_t f_trial)
         e >>= 1;
         p >>= 1;
     }
-    zn = ((int64_t)z * p) / (2 * e);
+    zn = (int64_t)fx_udiv64((uint64_t)((int64_t)z * p), (uint64_t)(2 * e), NULL);   /* all > 0 */
     if (zn > (z >> 1)) zn = z >> 1;
     if (zn < (z >> c->shrink_shift)) zn = z >> c->shrink_shift;
     return (int32_t)zn;

@@ -9,8 +9,7 @@ uint64_t fx_optim_udiv_shl(uint64_t a, uint64_t b, int32_t s, uint64_t cap, uint
 {
     uint64_t qt, r;
     if (b == 0) return cap;
-    qt = a / b;
-    r = a % b;
+    qt = fx_udiv64(a, b, &r);
     if (qt > cap) return cap;
     while (s-- > 0) {
         /* 2r >= b  <=>  r >= b - r, and 2r - b = r - (b - r): no overflow for any b */
@@ -62,14 +61,15 @@ fx_status fx_optim_comp_coef(const int32_t *v, uint32_t n, int32_t q, uint32_t *
 fx_status fx_optim_comp_vector(const int32_t *v, uint32_t n, int32_t q, int64_t *z)
 {
     uint32_t i, m;
-    int64_t c, f;
+    int64_t c, f, lim;
     fx_status st;
     if (!z) return FX_ERR_NULL;
     st = fx_optim_comp_coef(v, n, q, &m, &c);
     if (st != FX_OK) return st;
     for (i = 0; i < n; i++) z[i] = (int64_t)v[i] * ((int64_t)1 << q);   /* |.| <= 2^55 */
     f = ((int64_t)1 << q) - c;                                            /* Qp - c */
-    if (f != 0 && (f > INT64_MAX / (int64_t)mag(v[m]) || f < -(INT64_MAX / (int64_t)mag(v[m]))))
+    lim = (int64_t)fx_udiv64((uint64_t)INT64_MAX, mag(v[m]), NULL);      /* v_m != 0 */
+    if (f != 0 && (f > lim || f < -lim))
         return FX_ERR_PARAM;
     z[m] = f * v[m];
     return FX_OK;

@@ -62,6 +62,7 @@ SIGNATURES: dict[str, tuple] = {
     "fx_sat8": (C.c_int8, [C.c_int64]),
     "fx_rhu_shift64": (C.c_int64, [C.c_int64, C.c_int]),
     "fx_rhu_div": (C.c_int64, [C.c_int64, C.c_int64]),
+    "fx_udiv64": (C.c_uint64, [C.c_uint64, C.c_uint64, C.POINTER(C.c_uint64)]),
     "fx_add_sat16": (C.c_int16, [C.c_int16, C.c_int16]),
     "fx_sub_sat16": (C.c_int16, [C.c_int16, C.c_int16]),
     "fx_mul_sat16": (C.c_int16, [C.c_int16, C.c_int16]),
