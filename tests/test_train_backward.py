@@ -50,7 +50,7 @@ def random_accum_case(rng, case):
     n_in, n_out, n = int(rng.integers(1, 70)), int(rng.integers(1, 20)), int(rng.integers(1, 9))
     kind_x, kind_g = rng.choice(["small", "full", "extreme"], size=2)
     xs, gs = values(rng, (n, n_in), kind_x), values(rng, (n, n_out), kind_g)
-    shift = int(rng.choice([0, 0, 1, 4, 7, 15, 30]))
+    shift = int(rng.choice([0, 0, 1, 4, 7, 15, 16, 17, 30]))   # the M4 pair path: shift <= 16
     start_kind = case % 3
     dw0 = np.zeros((n_out, n_in), dtype=np.int64)
     db0 = np.zeros(n_out, dtype=np.int64)
