@@ -16,22 +16,26 @@ from test_dense import FORMATS, random_inputs, random_layer, random_levels
 
 pytestmark = pytest.mark.emulator
 
-BUILDS = {  # name: (target, build folder, defines)
-    "cm4": ("cm4", "test", ()),
-    "cm3": ("cm3", "test", ()),
-    "cm4-reference": ("cm4", "test-reference", ("FX_DENSE_REFERENCE",)),
-    "cm4-no-codes": ("cm4", "test-no-codes", ("FX_DENSE_FAST_CODES=0",)),
+BUILDS = {  # name: (target, build folder, defines, optimization)
+    "cm4": ("cm4", "test", (), mcu_run.DEFAULT_OPT),
+    "cm3": ("cm3", "test", (), mcu_run.DEFAULT_OPT),
+    "cm4-reference": ("cm4", "test-reference", ("FX_DENSE_REFERENCE",), mcu_run.DEFAULT_OPT),
+    "cm4-no-codes": ("cm4", "test-no-codes", ("FX_DENSE_FAST_CODES=0",), mcu_run.DEFAULT_OPT),
+    # the boards' level: -Os takes other paths (FX_DENSE_SMALL kernels, parameters read in place)
+    "cm4-Os": ("cm4", "test-Os", (), "-Os"),
+    "cm3-Os": ("cm3", "test-Os", (), "-Os"),
 }
 
 
-def bench_elf(target, name="test", defines=()):
-    return mcu_run.build_elf(target, name, sources=[source_root() / "firmware/bench/fx_bench.c"], defines=defines)
+def bench_elf(target, name="test", defines=(), opt=mcu_run.DEFAULT_OPT):
+    return mcu_run.build_elf(target, name, sources=[source_root() / "firmware/bench/fx_bench.c"], defines=defines,
+                             opt=opt)
 
 
 @pytest.fixture(scope="module", params=list(BUILDS))
 def mcu(request):
-    target, name, defines = BUILDS[request.param]
-    return mcu_run.Mcu(bench_elf(target, name, defines), target)
+    target, name, defines, opt = BUILDS[request.param]
+    return mcu_run.Mcu(bench_elf(target, name, defines, opt), target)
 
 
 @pytest.fixture(scope="module", params=["cm4", "cm3"])

@@ -112,20 +112,26 @@ static inline int16_t out16(const fx_rows *a, int64_t sum)
     return (int16_t)y;
 }
 
-/* A layer loop over a row kernel (inlined into it); the local copy of the parameters lets the
- * compiler keep them in registers. */
+/* A layer loop over a row kernel (inlined into it). Speed builds work on a local copy of the
+ * parameters, which lets the compiler keep them in registers; size-optimized builds read them in
+ * place, since the copy would be a memcpy call and the only reason the kernel links memcpy. */
+#if defined(__OPTIMIZE_SIZE__)
+#define FX_ROWS_LOCAL(r, args) const fx_rows *const r = (args)
+#else
+#define FX_ROWS_LOCAL(r, args) const fx_rows r##_copy = *(args), *const r = &r##_copy
+#endif
 #define FX_DENSE_LAYER(NAME, DOT)                                                  \
     static void NAME(const fx_rows *args)                                          \
     {                                                                              \
-        const fx_rows a = *args;                                                   \
-        const uint8_t *row = a.w;                                                  \
+        FX_ROWS_LOCAL(a, args);                                                    \
+        const uint8_t *row = a->w;                                                 \
         uint32_t i;                                                                \
-        if (a.k0 != 0u && a.y16 != NULL) {                                         \
-            for (i = 0; i < a.out; i++, row += a.stride)                           \
-                a.y16[i] = out16(&a, DOT(row, a.x, a.in, a.table, a.bias[i]));     \
+        if (a->k0 != 0u && a->y16 != NULL) {                                       \
+            for (i = 0; i < a->out; i++, row += a->stride)                         \
+                a->y16[i] = out16(a, DOT(row, a->x, a->in, a->table, a->bias[i])); \
         } else {                                                                   \
-            for (i = 0; i < a.out; i++, row += a.stride)                           \
-                put(&a, i, DOT(row, a.x, a.in, a.table, a.bias[i]));               \
+            for (i = 0; i < a->out; i++, row += a->stride)                         \
+                put(a, i, DOT(row, a->x, a->in, a->table, a->bias[i]));            \
         }                                                                          \
     }
 
