@@ -51,8 +51,15 @@ def test_rhu_div_matches(kernel, rng):
     assert kernel.fx_rhu_div(I64[1], I64[1]) == 1
 
 
-def test_udiv64_is_floor_division(kernel, rng):
-    """The kernel's one 64-bit division (in place of libgcc's) against Python's divmod: both
+def test_udiv64_hand_cases():
+    assert fixed.udiv64(7, 2) == (3, 1) and fixed.udiv64((1 << 64) - 1, 1 << 32) == ((1 << 32) - 1, (1 << 32) - 1)
+    assert fixed.udiv64(99, 0) == ((1 << 64) - 1, 99)
+    with pytest.raises(ValueError):
+        fixed.udiv64(-1, 3)
+
+
+def test_udiv64_matches(kernel, rng):
+    """The kernel's one 64-bit division (in place of libgcc's) against fixed.udiv64: both
     paths (32-bit operands: hardware divide; wider: shift-subtract), the extremes, d = 0."""
     import ctypes
     U64 = (1 << 64) - 1
@@ -64,10 +71,10 @@ def test_udiv64_is_floor_division(kernel, rng):
                       max(1, int(rng.integers(1, 1 << 62)) >> max(0, 62 - bd) << max(0, bd - 62) & U64)))
     for n, d in cases:
         rem = ctypes.c_uint64(12345)
-        assert (kernel.fx_udiv64(n, d, ctypes.byref(rem)), rem.value) == divmod(n, d), (n, d)
-        assert kernel.fx_udiv64(n, d, None) == n // d
+        assert (kernel.fx_udiv64(n, d, ctypes.byref(rem)), rem.value) == fixed.udiv64(n, d), (n, d)
+        assert kernel.fx_udiv64(n, d, None) == fixed.udiv64(n, d)[0]
     rem = ctypes.c_uint64(0)
-    assert (kernel.fx_udiv64(99, 0, ctypes.byref(rem)), rem.value) == (U64, 99)
+    assert (kernel.fx_udiv64(99, 0, ctypes.byref(rem)), rem.value) == fixed.udiv64(99, 0)
 
 
 @pytest.mark.parametrize("name,bits,ref", [

@@ -46,6 +46,13 @@ def rhu_shift(x: int, s: int) -> int:
     return rhu(x, 1 << min(s, 62))
 
 
+def udiv64(n: int, d: int) -> tuple[int, int]:
+    """fx_udiv64: (floor(n / d), n mod d) of uint64 operands; d = 0 gives (2^64 - 1, n)."""
+    if not (0 <= n < 1 << 64 and 0 <= d < 1 << 64):
+        raise ValueError("udiv64 operands are uint64")
+    return ((1 << 64) - 1, n) if d == 0 else divmod(n, d)
+
+
 def q_from_int(i: int, q: int) -> int:
     return sat32(i << clamp(q, 0, 30))
 
