@@ -146,8 +146,9 @@ static const char *fxmp_fmt_i64(char *buf, int64_t v) {
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     *p = '\0';
     do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
+        uint64_t digit;
+        u = fx_udiv64(u, 10, &digit);   /* not C's: no libgcc 64-bit division in the module */
+        *--p = (char)('0' + digit);
     } while (u != 0);
     if (v < 0) {
         *--p = '-';
