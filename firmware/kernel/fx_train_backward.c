@@ -57,13 +57,11 @@ static void accum_row_fast(const int16_t *x, int32_t gi, uint16_t in, int32_t ha
  * acc + high word of (g 2^(16-s)) (x 2^16) + 2^31, exact because |g| 2^(16-s) <= 2^31 and
  * the product is g x 2^(32-s); x[j] 2^16 is one LSL (even column) or BFC (odd column) of the
  * pair word, shared by both rows. Four columns, eight terms in 24 instructions. */
-static void accum_rows2_fast(const int16_t *x, int32_t g0, int32_t g1, uint16_t in, int32_t s, int32_t *row0,
-                             int32_t *row1)
+static void accum_rows2_fast(const int16_t *x, int32_t g0, int32_t g1, uint16_t in, int32_t half, int32_t s,
+                             int32_t *row0, int32_t *row1)
 {
     const int32_t m0 = g0 * (INT32_C(1) << (16 - s)), m1 = g1 * (INT32_C(1) << (16 - s));
-    const int32_t half = s > 0 ? INT32_C(1) << (s - 1) : 0;
-    const uint32_t n4 = in & ~3u;
-    uint32_t j;
+    const uint16_t n4 = (uint16_t)(in & ~3u);
     if (n4 != 0u) {
         const int16_t *xp = x, *end = x + n4;
         int32_t *r0 = row0, *r1 = row1;
@@ -98,9 +96,9 @@ static void accum_rows2_fast(const int16_t *x, int32_t g0, int32_t g1, uint16_t 
                     : "memory");
         } while (xp != end);
     }
-    for (j = n4; j < in; j++) {
-        row0[j] = (int32_t)((uint32_t)row0[j] + (uint32_t)((g0 * x[j] + half) >> s));
-        row1[j] = (int32_t)((uint32_t)row1[j] + (uint32_t)((g1 * x[j] + half) >> s));
+    if (n4 != in) {   /* the last in % 4 columns: fewer than four, so accum_row_fast's plain loop */
+        accum_row_fast(x + n4, g0, (uint16_t)(in - n4), half, s, row0 + n4);
+        accum_row_fast(x + n4, g1, (uint16_t)(in - n4), half, s, row1 + n4);
     }
 }
 #else
@@ -142,7 +140,7 @@ fx_status fx_dense_grad_accum_s16(const int16_t *x, const int16_t *g, uint16_t i
                     pend = row;
                     gpend = gi;
                 } else {
-                    accum_rows2_fast(x, gpend, gi, in, grad_shift, pend, row);
+                    accum_rows2_fast(x, gpend, gi, in, half, grad_shift, pend, row);
                     pend = NULL;
                 }
                 continue;
