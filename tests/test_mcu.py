@@ -150,9 +150,10 @@ def test_training_step_on_the_core_is_bit_exact(target):
 
 
 def test_grad_accum_on_the_core_matches_reference(core, rng):
-    """fx_dense_grad_accum_s16 on the core (Cortex-M4: the DSP four-column path; both: the
-    saturating path without a bound) equals train.grad_accum, with the samples at word-aligned
-    and at odd halfword addresses (the DSP path reads x as unaligned int16 pairs)."""
+    """fx_dense_grad_accum_s16 on the core (Cortex-M4: the SMMLAR row pairs for shifts <= 16,
+    the four-column path for a row left over and larger shifts; both: the saturating path
+    without a bound) equals train.grad_accum, with the samples at word-aligned and at odd
+    halfword addresses (the DSP paths read x as unaligned int16 pairs)."""
     from test_train_backward import random_accum_case
     from fxlearn import train
     for case in range(160):
@@ -195,11 +196,10 @@ def test_backward_input_on_the_core_matches_reference(core, rng):
 def test_slope_on_the_core_matches_reference(core, rng):
     """fx_train_slope on the core, at every shift (its one-word path from 31 on), equals
     train.slope on directions with extreme entries."""
+    from test_train import random_slope_direction
     from fxlearn import train
-    ext = np.array([0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1, 32768 + 16384], np.int32)
     for shift in range(63):
-        d = rng.permutation(np.concatenate([ext, rng.integers(-2 ** 31, 2 ** 31, 30),
-                                            rng.integers(-70000, 70000, 30)])).astype(np.int32)
+        d = random_slope_direction(rng, 30)
         core.reset_heap()
         r = core.call("fx_train_slope", core.put(d.astype("<i4")), len(d), shift)
         assert (r.r1 << 32 | r.r0) == train.slope(d, shift), shift

@@ -108,14 +108,22 @@ def assert_same_params(a: IntModel, b: IntModel):
         assert np.array_equal(la.bias, lb.bias), k
 
 
+SLOPE_EXTREMES = [0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1, 32768 + 16384]
+
+
+def random_slope_direction(rng, n):
+    """A direction for fx_train_slope: the extreme entries (d^2 at and around the word and
+    rounding boundaries), n full-range and n small random ones, shuffled."""
+    d = np.concatenate([SLOPE_EXTREMES, rng.integers(-2 ** 31, 2 ** 31, n), rng.integers(-70000, 70000, n)])
+    return rng.permutation(d).astype(np.int32)
+
+
 def test_slope_matches_c_at_every_shift(kernel, rng):
     """fx_train_slope (its one-word path for shifts >= 31 included) against train.slope, on
     random directions with extreme entries, and its saturation at INT64_MAX."""
-    ext = np.array([0, 1, -1, 2 ** 31 - 1, -2 ** 31, 46341, -46340, 2 ** 15, 2 ** 16 + 1], np.int32)
     for shift in range(63):
         for _ in range(3):
-            d = np.concatenate([ext, rng.integers(-2 ** 31, 2 ** 31, 40), rng.integers(-70000, 70000, 40)])
-            d = rng.permutation(d).astype(np.int32)
+            d = random_slope_direction(rng, 40)
             got = kernel.fx_train_slope(native.ptr(d, C.c_int32), len(d), shift)
             assert got == train.slope(d, shift), shift
     big = np.full(8, -2 ** 31, np.int32)                    # 8 * 2^62 > INT64_MAX at shift 0
