@@ -76,8 +76,8 @@ fx_status fx_softmax_xent_s16(const int16_t *logits, uint16_t n, uint16_t label,
     }
     if (grad != NULL) {
         for (i = 0; i < n; i++) {
-            /* fx_rhu_div in 32 bits (a UDIV on Cortex-M, no 64-bit division call):
-             * 0 <= e 2^15 <= 2^30 and 2^15 <= sum < 2^32 */
+            /* fx_rhu_div in 32 bits, one inline UDIV on Cortex-M (fx_rhu_div would take
+             * 64-bit operands through a call): 0 <= e 2^15 <= 2^30 and 2^15 <= sum < 2^32 */
             const uint32_t a = (uint32_t)grad[i] << 15, q = a / sum, r = a - q * sum;
             grad[i] = (int32_t)(q + (r >= sum - r)) - (i == label ? FX_Q15_ONE : 0);
         }
